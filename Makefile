@@ -1,0 +1,45 @@
+# faxflow: every target installs what it needs (system packages, .venv) first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo
+SEED   ?= 20261123
+COUNT  ?= 24
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: help setup sysdeps demo test model bench eval clean
+
+help:
+	@echo "make demo   - set up, generate sample scans, process them, print a summary"
+	@echo "make test   - set up and run the test suite"
+	@echo "make model  - rebuild the handwritten-digit model weights (needs ../shared data, installs torch)"
+	@echo "make bench  - run the speed benchmarks in bench/"
+
+sysdeps:
+	@bash scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@bash scripts/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/faxflow demo $(DEMO) --count $(COUNT) --seed $(SEED)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+model: $(STAMP)
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	$(BIN)/python scripts/train_digits.py --data ../shared/data/handwritten-digits/digits-train.npz --out ocr/engines/models/digits.npz
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build *.egg-info

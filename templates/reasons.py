@@ -1,0 +1,43 @@
+"""Review reasons: short codes stored with each value, shown to clerks in Japanese.
+
+A value's ``reasons`` are codes, optionally with a detail after a colon
+(``"pattern:^[A-Z]{2}-\\d{4}$"``). ``describe(code)`` gives the Japanese text for the
+review page and error files; ``describe(code, "en")`` the English one for logs.
+Add new codes here, in one place, with both languages.
+"""
+
+from __future__ import annotations
+
+REASONS: dict[str, tuple[str, str]] = {
+    # reading
+    "low_confidence": ("読み取りの確信度が低い", "low OCR confidence"),
+    "engines_disagree": ("2つの読み取り結果が一致しない", "the two readings disagree"),
+    "unreadable": ("文字を読み取れない", "no text could be read"),
+    "alignment_doubtful": ("用紙の位置合わせが不確か", "page alignment is doubtful"),
+    # parsing
+    "empty_required": ("必須項目が空欄", "required field is empty"),
+    "not_a_number": ("数値として読めない", "not a number"),
+    "not_a_date": ("日付として読めない", "not a date"),
+    "pattern": ("書式が正しくない", "does not match the expected pattern"),
+    "not_allowed": ("許可された値ではない", "not one of the allowed values"),
+    "out_of_range": ("値が範囲外", "value out of range"),
+    "year_inferred": ("年を推定した", "year was inferred"),
+    # cross-field rules
+    "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),
+    "due_before_order": ("納期が注文日より前", "due date is before the order date"),
+    "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),
+    "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
+    # page level
+    "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),
+}
+
+
+def code_of(reason: str) -> str:
+    return reason.split(":", 1)[0]
+
+
+def describe(reason: str, lang: str = "ja") -> str:
+    code, _, detail = reason.partition(":")
+    ja, en = REASONS.get(code, (code, code))
+    text = ja if lang == "ja" else en
+    return f"{text} ({detail})" if detail else text
