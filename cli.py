@@ -42,6 +42,199 @@ def _fail(exc: FaxflowError) -> None:
 # (commands: init, run, watch, status)
 
 
+# --- templates -------------------------------------------------------------------------
+
+
+def _user_templates_dir(home: Optional[Path]) -> Optional[Path]:
+    if home is None:
+        return None
+    d = Path(home) / "templates"
+    return d if d.is_dir() else None
+
+
+@templates_app.command("list")
+def templates_list(
+    home: Optional[Path] = HomeOption,
+    templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Extra folder of template files."),
+) -> None:
+    """List the templates faxflow will use (shipped and the workspace's own)."""
+    from faxflow.templates.loader import load_templates
+
+    tset = load_templates([_user_templates_dir(home), templates_dir])
+    for t in tset.templates:
+        fields = len(t.fields) + sum(len(tb.columns) for tb in t.tables)
+        origin = "shipped" if t.shipped else "user"
+        typer.echo(f"{t.name:24} {t.kind:7} {origin:8} {fields:3} fields  {t.title}  ({t.path})")
+    broken = {p.path for p in tset.problems if p.severity == "error"}
+    for path in sorted(broken):
+        typer.echo(f"{'(broken)':24} {path}  -> run 'faxflow templates check'", err=True)
+
+
+@templates_app.command("check")
+def templates_check(
+    home: Optional[Path] = HomeOption,
+    templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Extra folder of template files."),
+    files: list[Path] = typer.Argument(None, help="Template files to check (default: all)."),
+) -> None:
+    """Check template files; prints FILE:LINE: problem and exits 3 on any error."""
+    from faxflow.templates.loader import check_templates, parse_template
+
+    if files:
+        problems, names = [], []
+        for f in files:
+            tpl, probs = parse_template(f)
+            problems += probs
+            if tpl is not None:
+                names.append(tpl.name)
+    else:
+        tset = check_templates([_user_templates_dir(home), templates_dir])
+        problems, names = list(tset.problems), [t.name for t in tset.templates]
+    for p in problems:
+        typer.echo(str(p), err=True)
+    errors = sum(1 for p in problems if p.severity == "error")
+    typer.echo(f"{len(names)} template(s) OK: {', '.join(names)}; {errors} error(s)")
+    if errors:
+        raise typer.Exit(int(ExitCode.BAD_TEMPLATE))
+
+
+@templates_app.command("preview")
+def templates_preview(
+    name: str = typer.Argument(..., help="Template name (see 'faxflow templates list')."),
+    scan: Optional[Path] = typer.Option(None, "--scan", help="Draw the zones over this scan after alignment."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: NAME_preview.png)."),
+    page: int = typer.Option(1, "--page", help="Page of the scan (1-based)."),
+    home: Optional[Path] = HomeOption,
+    templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Extra folder of template files."),
+) -> None:
+    """Write a PNG with every zone drawn over the reference image or over a processed scan."""
+    from faxflow.ingest.preview import preview_template
+
+    try:
+        result = preview_template(name, scan=scan, page=page, out=out,
+                                  template_dirs=[_user_templates_dir(home), templates_dir])
+    except FaxflowError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {result.path}")
+    for line in result.messages:
+        typer.echo(line)
+
+
+# --- samples, eval, export, demo -----------------------------------------------------------
+
+
+@samples_app.command("make")
+def samples_make(
+    out: Path = typer.Argument(..., help="Folder to write scans and NAME.truth.json files into."),
+    count: int = typer.Option(20, "--count", "-n", help="Number of documents."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same samples)."),
+    handwriting: float = typer.Option(0.0, "--handwriting", help="Fraction of documents with handwritten numbers."),
+    ledgers: float = typer.Option(0.0, "--ledgers", help="Fraction of documents that are ledger pages."),
+) -> None:
+    """Generate varied sample scans (FAX modes, skew, noise, fonts...) with ground truth."""
+    from faxflow.samples.generate import generate
+
+    paths = generate(out, count=count, seed=seed, handwriting=handwriting, ledgers=ledgers)
+    typer.echo(f"wrote {len(paths)} sample file(s) with ground truth to {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    folder: Path = typer.Argument(..., help="Folder of scans with NAME.truth.json (from 'faxflow samples make')."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes."),
+    home: Optional[Path] = HomeOption,
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full report as JSON."),
+) -> None:
+    """Measure accuracy against ground truth: per field, per degradation, silent errors."""
+    from faxflow.ingest.evaluate import evaluate, print_report
+
+    settings = _settings(home)
+    report = evaluate(folder, settings, jobs=jobs)
+    print_report(report)
+    if json_out:
+        import json
+
+        json_out.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+
+
+@app.command("export")
+def export_cmd(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV file (default: exports/KIND_YYYYmmdd_HHMMSS.csv)."),
+    kind: str = typer.Option("order", "--kind", help="order (order lines) or ledger (ledger entries)."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="utf-8-sig (Excel, default) or cp932."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or review)."),
+    new: bool = typer.Option(False, "--new", help="Only rows not exported before, and mark them exported."),
+    home: Optional[Path] = HomeOption,
+) -> None:
+    """Write the CSV hand-off for the municipal platform (atomic: never a half file)."""
+    from datetime import datetime
+
+    from faxflow.export.csv_out import export_csv
+
+    settings = _settings(home)
+    enc = encoding or settings.export_encoding
+    if enc.lower().replace("_", "-") in ("shift-jis", "sjis", "shift_jis", "windows-31j", "ms932"):
+        enc = "cp932"
+    if out is None:
+        settings.exports.mkdir(parents=True, exist_ok=True)
+        out = settings.exports / f"{kind}_{datetime.now():%Y%m%d_%H%M%S}.csv"
+    try:
+        result = export_csv(settings.db_path, out, kind=kind, encoding=enc,
+                            statuses=(status,) if status else None, only_new=new, mark_exported=new)
+    except FaxflowError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {result.rows} row(s) to {result.path}")
+
+
+@app.command("read")
+def read_cmd(
+    file: Path = typer.Argument(..., help="A scan (PDF, TIFF, PNG, JPEG) to read without storing it."),
+    keep_work: Optional[Path] = typer.Option(None, "--keep-work", help="Write p001_clean.png, p001_aligned.png, p001_<field>.png here."),
+    home: Optional[Path] = HomeOption,
+) -> None:
+    """Read one file and print every value with its confidence and status (for debugging)."""
+    from faxflow.ingest.pipeline import read_and_describe
+
+    settings = _settings(home, keep_work=keep_work)
+    try:
+        for line in read_and_describe(file, settings):
+            typer.echo(line)
+    except FaxflowError as exc:
+        _fail(exc)
+
+
+@app.command("demo")
+def demo_cmd(
+    folder: Path = typer.Argument(Path("demo"), help="Folder for the demo workspace (recreated)."),
+    count: int = typer.Option(24, "--count", "-n", help="Number of sample documents."),
+    seed: int = typer.Option(20261123, "--seed", help="Random seed for the samples."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes."),
+) -> None:
+    """Generate sample scans, process them as the nightly batch would, export the CSV, print a summary."""
+    from faxflow.ingest.demo import run_demo
+
+    try:
+        summary = run_demo(folder, count=count, seed=seed, jobs=jobs, echo=typer.echo)
+    except FaxflowError as exc:
+        _fail(exc)
+    raise typer.Exit(int(summary.exit_code))
+
+
+def _settings(home: Optional[Path], **overrides):
+    """Workspace settings when a workspace is given, defaults otherwise."""
+    from faxflow.ingest.settings import Settings
+
+    if home is not None:
+        from faxflow.ingest.workspace import load_settings
+
+        try:
+            return load_settings(home, **overrides)
+        except FaxflowError as exc:
+            _fail(exc)
+    base = Path.cwd()
+    return Settings.for_home(base, templates_dir=None, **overrides)
+
+
 def main() -> None:
     try:
         app()

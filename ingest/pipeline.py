@@ -45,3 +45,224 @@ class DocumentResult:
             values = list(r.header.values()) + [v for row in r.rows for v in row.values()]
             n += sum(1 for v in values if v.status != "ok")
         return n
+
+
+class Pipeline:
+    """The expensive parts, set up once per worker process, and the chain per file."""
+
+    def __init__(self, settings: Settings, *, printed=None, handwriting=None, templates=None):
+        from faxflow.ocr.read import FieldReader
+        from faxflow.templates.loader import load_templates
+
+        self.settings = settings
+        tset = templates if templates is not None else load_templates([settings.templates_dir])
+        self.templates = tuple(tset.templates)
+        self.template_problems = tuple(tset.problems)
+        if printed is None:
+            from faxflow.ocr.engines.tesseract import TesseractEngine
+
+            printed = TesseractEngine(settings.ocr.tessdata, text_lang=_text_lang(settings.ocr.languages))
+        if handwriting is None:
+            handwriting = _load_handwriting()
+        self.printed = printed
+        self.handwriting = handwriting
+        self.reader = FieldReader(printed, handwriting)
+        self._store = None
+
+    # -- the store is opened lazily so read_document() works without one ------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from faxflow.export.store import Store
+
+            self._store = Store.open(self.settings.db_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- one file -----------------------------------------------------------------------------
+    def process(self, path: Path, *, archived_path: str | None = None) -> DocumentResult:
+        """identify -> (duplicate?) -> read every page -> store in one transaction."""
+        from faxflow.ingest.source import identify
+
+        t0 = time.perf_counter()
+        src = identify(Path(path))
+        if self.store.has_document(src.sha256):
+            return DocumentResult(path=Path(path), status="duplicate", source=src,
+                                  duration_s=time.perf_counter() - t0)
+        result = self.read_source(src)
+        result.duration_s = time.perf_counter() - t0
+        result.document_id = self.store.save_document(
+            src, result.records, status=result.status, archived_path=archived_path,
+            duration_s=result.duration_s)
+        return result
+
+    def read_document(self, path: Path) -> DocumentResult:
+        """Read a file without storing it (eval, debugging)."""
+        from faxflow.ingest.source import identify
+
+        t0 = time.perf_counter()
+        result = self.read_source(identify(Path(path)))
+        result.duration_s = time.perf_counter() - t0
+        return result
+
+    def read_source(self, src: SourceFile) -> DocumentResult:
+        from faxflow.ingest.pages import load_pages
+
+        pages = load_pages(src, pdf_dpi=self.settings.ocr.pdf_dpi, max_pixels=self.settings.ocr.max_pixels)
+        records = [self.read_page(p) for p in pages]
+        return DocumentResult(path=src.path, status=document_status(records), source=src, records=records)
+
+    # -- one page -------------------------------------------------------------------------------
+    def read_page(self, page) -> Record:
+        from faxflow.ocr.align import align_page
+        from faxflow.ocr.clean import clean_page
+        from faxflow.ocr.crop import crop_fields
+        from faxflow.templates.match import match_page
+
+        work = self._work_dir(page)
+        page = clean_page(page, debug_dir=work)
+        match = match_page(page.image, page.dpi, self.templates, read_text=self._read_text)
+        if match.template is None:
+            return Record(sha256=page.sha256, page_index=page.index, template_name=None, kind=None,
+                          status="unknown_form", reasons=("unknown_form",), notes=page.notes)
+        template = match.template
+        aligned = align_page(page, template, match)
+        if work is not None:
+            _write_png(work / f"p{page.number:03d}_aligned.png", aligned.image)
+        crops = crop_fields(aligned, template)
+        header, rows = self._read_crops(crops, template, work, page.number)
+        from faxflow.templates.rules import build_record
+
+        record = build_record(sha256=page.sha256, page_index=page.index, template=template,
+                              header=header, rows=rows, align_ok=aligned.ok, align_score=aligned.score)
+        from dataclasses import replace
+
+        return replace(record, notes=tuple(page.notes) + tuple(aligned.notes))
+
+    def _read_crops(self, crops, template, work, page_number):
+        from faxflow.templates.parse import make_value
+
+        threshold = template.confidence_threshold or self.settings.ocr.review_threshold
+        hw_threshold = max(threshold, self.settings.ocr.handwriting_threshold)
+        header_crops = [c for c in crops if c.table is None]
+        cell_crops = [c for c in crops if c.table is not None]
+        header = {}
+        # Header first: the order date (or the ledger's year) anchors M/D dates in the rows.
+        for crop in sorted(header_crops, key=lambda c: c.spec.type == "date", reverse=True):
+            reading = self.reader.read(crop)
+            header[crop.name] = make_value(crop, reading, ref_date=None,
+                                           threshold=hw_threshold if reading.engine == "handwriting" else threshold)
+            if work is not None:
+                _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
+        ref_date = _reference_date(header, template)
+        by_row: dict[tuple[str, int], dict] = {}
+        for crop in cell_crops:
+            by_row.setdefault((crop.table, crop.row), {})[crop.column] = crop
+        rows = []
+        for (table, row_index), cells in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            from faxflow.ocr.read import EMPTY_INK
+
+            if all(c.ink < EMPTY_INK for c in cells.values()):
+                continue  # an empty row
+            values = {}
+            for column, crop in cells.items():
+                reading = self.reader.read(crop, ref_date=ref_date)
+                thr = hw_threshold if reading.engine == "handwriting" else threshold
+                values[column] = make_value(crop, reading, ref_date=ref_date, threshold=thr)
+                if work is not None:
+                    _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
+            rows.append(values)
+        return header, rows
+
+    def _read_text(self, image) -> str:
+        """OCR callback for form recognition (keywords in the header band)."""
+        recognize = getattr(self.printed, "recognize", None)
+        if recognize is None:
+            return ""
+        return recognize(image, lang="jpn", psm=6).text
+
+    def _work_dir(self, page) -> Path | None:
+        if self.settings.keep_work is None:
+            return None
+        d = Path(self.settings.keep_work) / _safe(Path(page.source_name).stem)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def document_status(records: list[Record]) -> str:
+    if not records:
+        return "failed"
+    if all(r.status == "unknown_form" for r in records):
+        return "unknown_form"
+    if any(r.status != "ok" for r in records):
+        return "review"
+    return "ok"
+
+
+def _reference_date(header: dict, template) -> "object | None":
+    """The date that anchors M/D dates: the order date, or Jan 1 of a ledger's year."""
+    import datetime as dt
+
+    od = header.get("order_date")
+    if od is not None and isinstance(od.value, dt.date):
+        return od.value
+    if template.year_hint and template.year_hint in header:
+        y = header[template.year_hint].value
+        if isinstance(y, int) and 1900 < y < 2200:
+            return dt.date(y, 1, 1)
+    return None
+
+
+def _text_lang(languages: str) -> str:
+    return languages or "jpn"
+
+
+def _load_handwriting():
+    try:
+        from faxflow.ocr.engines.handwriting import HandwritingEngine
+    except ImportError:
+        return None
+    return HandwritingEngine()
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _write_png(path: Path, image) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), image)
+
+
+def process_file(path: Path, settings: Settings) -> DocumentResult:
+    """Convenience for one-off use: set up a Pipeline, process one file, close."""
+    pipeline = Pipeline(settings)
+    try:
+        return pipeline.process(path)
+    finally:
+        pipeline.close()
+
+
+def read_and_describe(path: Path, settings: Settings) -> list[str]:
+    """Read one file (nothing stored) and describe every value, for `faxflow read`."""
+    from faxflow.templates.reasons import describe
+
+    pipeline = Pipeline(settings)
+    result = pipeline.read_document(Path(path))
+    lines = [f"{Path(path).name}: {result.status}, {result.pages} page(s), {result.fields} field(s), "
+             f"{result.flagged} flagged, {result.duration_s:.2f} s"]
+    for rec in result.records:
+        lines.append(f"page {rec.page_index + 1}: template={rec.template_name} status={rec.status} "
+                     f"align={rec.align_score if rec.align_score is None else round(rec.align_score, 3)} "
+                     f"notes={','.join(rec.notes)}")
+        values = list(rec.header.values()) + [v for row in rec.rows for v in row.values()]
+        for v in values:
+            why = "; ".join(describe(r, "en") for r in v.reasons)
+            lines.append(f"  {v.name:28} {v.text!r:32} raw={v.raw_text!r} conf={v.confidence:.2f} "
+                         f"{v.engine:11} {v.status}{' (' + why + ')' if why else ''}")
+    return lines

@@ -12,7 +12,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class OcrSettings:
-    languages: str = "jpn+eng"  # Tesseract languages for free text
+    languages: str = "jpn"  # Tesseract language(s) for free text; jpn also reads Latin letters and digits
     tessdata: Path | None = None  # None: let tesserocr find the system tessdata
     review_threshold: float = 0.80  # printed fields below this confidence are flagged
     handwriting_threshold: float = 0.90  # handwritten fields below this are flagged
