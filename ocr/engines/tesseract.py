@@ -105,7 +105,13 @@ class TesseractEngine:
 
     # -- reading ----------------------------------------------------------------------
     def recognize(self, image: np.ndarray, *, lang: str, psm: int, whitelist: str = "") -> Reading:
-        """Read an image with the given settings; confidence is the weakest character's."""
+        """Read an image with the given settings; confidence is the weakest character's.
+
+        An image without a single dark pixel is blank: Tesseract's LSTM invents text on
+        empty input (seen: '間 胃' on a white cell), so it is never asked.
+        """
+        if image.size == 0 or int(image.min()) >= 128:
+            return Reading(text="", confidence=1.0, engine=self.name, notes=("blank",))
         with self._lock:
             api = self._api(lang, psm, whitelist)
             api.SetImage(Image.fromarray(image))

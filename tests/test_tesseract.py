@@ -1,0 +1,47 @@
+"""The real Tesseract engine on rendered cells (marked: needs tesseract + jpn data)."""
+
+import numpy as np
+import pytest
+
+from conftest import MINCHO, make_crop, render_text
+
+pytestmark = pytest.mark.tesseract
+
+CASES = [
+    ("japanese_text", "六角ボルト", "text", "六角ボルト"),
+    ("company", "株式会社山田製作所", "text", "株式会社山田製作所"),
+    ("wareki", "令和8年12月5日", "date", "令和8年12月5日"),
+    ("digits", "12345", "quantity", "12345"),
+    ("part_number", "AB-1234", "part_number", "AB-1234"),
+]
+
+
+@pytest.mark.parametrize("text,ftype,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_reads_printed_cells(tesseract, text, ftype, expected):
+    reading = tesseract.read(make_crop(render_text(text), type=ftype))
+    assert reading.text.replace(" ", "") == expected
+    assert 0.6 <= reading.confidence <= 1.0
+    assert reading.engine == "tesseract"
+
+
+def test_restricted_read_only_uses_allowed_characters(tesseract):
+    crop = make_crop(render_text("1,200", font=MINCHO), type="money")
+    second = tesseract.read_restricted(crop)
+    assert second is not None and set(second.text) <= set("0123456789,.")
+    assert second.text.replace(",", "") == "1200"
+    assert tesseract.read_restricted(make_crop(render_text("ボルト"), type="text")) is None
+
+
+def test_blank_crop_is_not_sent_to_tesseract(tesseract):
+    # Tesseract's LSTM invents characters on an empty image; the engine must not ask it.
+    reading = tesseract.read(make_crop(np.full((60, 200), 255, np.uint8)))
+    assert reading.text == "" and "blank" in reading.notes
+
+
+def test_missing_language_data_is_a_clear_error(tmp_path):
+    from faxflow.ocr.engines.tesseract import TesseractEngine
+    from faxflow.templates.errors import EngineError
+
+    with pytest.raises(EngineError) as exc:
+        TesseractEngine(tessdata=tmp_path)
+    assert "tesseract-ocr-jpn" in str(exc.value) and "Tesseract" in exc.value.ja
