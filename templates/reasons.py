@@ -29,6 +29,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
     # page level
     "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),
+    # export
+    "unencodable": ("出力の文字コードで表せない文字を〓に置き換えた",
+                    "characters the export encoding cannot represent were replaced by 〓"),
 }
 
 
