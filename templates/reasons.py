@@ -22,11 +22,15 @@ REASONS: dict[str, tuple[str, str]] = {
     "not_allowed": ("許可された値ではない", "not one of the allowed values"),
     "out_of_range": ("値が範囲外", "value out of range"),
     "year_inferred": ("年を推定した", "year was inferred"),
+    "year_unknown": ("年が書かれておらず推定できない", "no year written and none to infer it from"),
+    "weekday_mismatch": ("曜日が日付と一致しない", "the weekday does not match the date"),
+    "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),
     "due_before_order": ("納期が注文日より前", "due date is before the order date"),
     "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
+    "no_rows": ("明細行が1行も読み取れない", "no filled table row was found"),
     # page level
     "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),
     # export
