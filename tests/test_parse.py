@@ -1,0 +1,302 @@
+"""templates/parse.py: normalisation, typed parsing, spec checks, make_value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from faxflow.templates.model import FieldSpec
+from faxflow.templates.parse import Parsed, make_value, normalize, parse_text
+from faxflow.templates.reasons import REASONS, code_of
+from faxflow.templates.types import FieldCrop, Reading
+
+D = dt.date
+ORDER = D(2026, 12, 20)  # the order date used as ref_date below
+
+
+def spec(type_: str = "text", **kw) -> FieldSpec:
+    return FieldSpec(name="f", type=type_, **kw)
+
+
+# --- normalize -------------------------------------------------------------------------------
+
+NORMALIZE = [
+    # id, type, raw, expected
+    ("text-nfkc-cjk-space", "text", "六角 ボルト　Ｍ８×３０", "六角ボルト M8×30"),
+    ("text-runs-of-space", "text", "  abc   def\n ghi ", "abc def ghi"),
+    ("text-no-lookalikes", "text", "O型 l本", "O型 l本"),
+    ("text-halfwidth-kana", "text", "ﾎﾞﾙﾄ", "ボルト"),
+    ("text-dash-kept", "text", "AB－12", "AB-12"),
+    ("part-fullwidth", "part_number", "ａｂ－１２３４", "AB-1234"),
+    ("part-choonpu", "part_number", "ABー1234", "AB-1234"),
+    ("part-horizontal-bar", "part_number", "AB―1234", "AB-1234"),
+    ("part-hyphen", "part_number", "AB‐1234", "AB-1234"),
+    ("part-minus", "part_number", "AB−1234", "AB-1234"),
+    ("part-en-dash", "part_number", "AB–1234", "AB-1234"),
+    ("part-kanji-one", "part_number", "AB一1234", "AB-1234"),
+    ("part-spaces", "part_number", "AB - 12 34", "AB-1234"),
+    ("part-times-kept", "part_number", "m8×30", "M8×30"),
+    ("part-x-upper", "part_number", "m8x30", "M8X30"),
+    ("num-fullwidth", "quantity", "１２０", "120"),
+    ("num-space-after-comma", "quantity", "12, 345", "12,345"),
+    ("num-space-before-comma", "money", "12 ,345", "12,345"),
+    ("num-ideographic-comma", "money", "12、345", "12,345"),
+    ("num-unit-kept", "quantity", "１２ 個", "12個"),
+    ("num-lookalike-O", "quantity", "1O0", "100"),
+    ("num-lookalike-maru", "quantity", "1〇〇", "100"),
+    ("num-lookalike-l", "integer", "l2", "12"),
+    ("num-lookalike-S", "money", "1S0", "150"),
+    ("num-unit-not-lookalike", "quantity", "12pcs", "12pcs"),
+    ("num-lone-O-kept", "quantity", "O", "O"),
+    ("date-spaces", "date", "令和 8 年 12 月 5 日", "令和8年12月5日"),
+    ("date-kanji-numerals", "date", "十二月五日", "12月5日"),
+    ("date-gannen", "date", "令和元年5月1日", "令和1年5月1日"),
+    ("date-showa-S-kept", "date", "S64.1.7", "S64.1.7"),
+    ("date-lookalike-O", "date", "2O26/12/05", "2026/12/05"),
+]
+
+
+@pytest.mark.parametrize("type_, raw, expected", [c[1:] for c in NORMALIZE], ids=[c[0] for c in NORMALIZE])
+def test_normalize(type_, raw, expected):
+    assert normalize(raw, type_) == expected
+
+
+# --- parse_text: values and canonical text ---------------------------------------------------
+
+OK = [
+    # id, type, raw, value, text
+    ("text-plain", "text", "山田製作所", "山田製作所", "山田製作所"),
+    ("text-mixed", "text", "六角ボルト　M8×30", "六角ボルト M8×30", "六角ボルト M8×30"),
+    ("part-basic", "part_number", "AB-1234", "AB-1234", "AB-1234"),
+    ("part-fullwidth-dash", "part_number", "ＡＢ－１２３４", "AB-1234", "AB-1234"),
+    ("int-plain", "integer", "42", 42, "42"),
+    ("int-thousands", "integer", "1,200", 1200, "1200"),
+    ("qty-plain", "quantity", "120", 120, "120"),
+    ("qty-fullwidth", "quantity", "１２０", 120, "120"),
+    ("qty-ko", "quantity", "12個", 12, "12"),
+    ("qty-hon-space", "quantity", "12 本", 12, "12"),
+    ("qty-mai", "quantity", "３０枚", 30, "30"),
+    ("qty-hako", "quantity", "5箱", 5, "5"),
+    ("qty-dai", "quantity", "2台", 2, "2"),
+    ("qty-shiki", "quantity", "1式", 1, "1"),
+    ("qty-set-kana", "quantity", "3セット", 3, "3"),
+    ("qty-pcs", "quantity", "100pcs", 100, "100"),
+    ("qty-PCS", "quantity", "100 PCS", 100, "100"),
+    ("qty-pc", "quantity", "1pc", 1, "1"),
+    ("qty-kg", "quantity", "25kg", 25, "25"),
+    ("qty-m", "quantity", "50m", 50, "50"),
+    ("qty-thousands-unit", "quantity", "1,200個", 1200, "1200"),
+    ("qty-ocr-comma-space", "quantity", "12, 345", 12345, "12345"),
+    ("qty-wide-handwriting", "quantity", "1 2 0", 120, "120"),
+    ("qty-times-prefix", "quantity", "×12", 12, "12"),
+    ("money-yen-sign", "money", "¥12,000", Decimal("12000"), "12000"),
+    ("money-fullwidth-yen", "money", "￥１２，０００", Decimal("12000"), "12000"),
+    ("money-backslash", "money", "\\12,000", Decimal("12000"), "12000"),
+    ("money-en", "money", "12,000円", Decimal("12000"), "12000"),
+    ("money-dash-suffix", "money", "1,200-", Decimal("1200"), "1200"),
+    ("money-dot-dash-suffix", "money", "1,200.-", Decimal("1200"), "1200"),
+    ("money-yen-and-dash", "money", "¥1,200-", Decimal("1200"), "1200"),
+    ("money-choonpu-suffix", "money", "1,200ー", Decimal("1200"), "1200"),
+    ("money-nari", "money", "¥5,000也", Decimal("5000"), "5000"),
+    ("money-decimal", "money", "3.50", Decimal("3.5"), "3.5"),
+    ("money-trailing-zero", "money", "12.0", Decimal("12"), "12"),
+    ("money-space-yen", "money", "¥ 1,200", Decimal("1200"), "1200"),
+    ("date-slash", "date", "2026/12/05", D(2026, 12, 5), "2026-12-05"),
+    ("date-iso", "date", "2026-12-05", D(2026, 12, 5), "2026-12-05"),
+    ("date-dots-short", "date", "2026.12.5", D(2026, 12, 5), "2026-12-05"),
+    ("date-kanji", "date", "2026年12月5日", D(2026, 12, 5), "2026-12-05"),
+    ("date-fullwidth", "date", "２０２６／１２／０５", D(2026, 12, 5), "2026-12-05"),
+    ("date-compact", "date", "20261205", D(2026, 12, 5), "2026-12-05"),
+    ("date-weekday-ok", "date", "2026/12/5(土)", D(2026, 12, 5), "2026-12-05"),
+    ("date-weekday-fullwidth", "date", "2026年12月5日（土）", D(2026, 12, 5), "2026-12-05"),
+    ("date-kanji-numerals", "date", "二〇二六年十二月五日", D(2026, 12, 5), "2026-12-05"),
+    ("date-dash-lookalike-sep", "date", "2026ー12ー05", D(2026, 12, 5), "2026-12-05"),
+    # 和暦
+    ("reiwa-kanji", "date", "令和8年12月5日", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-R-dots", "date", "R8.12.5", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-R-slash", "date", "R8/12/5", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-r-lower", "date", "r8.12.5", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-odd-spacing", "date", "令和 8 年 12 月 5 日", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-ligature", "date", "㋿8年12月5日", D(2026, 12, 5), "2026-12-05"),
+    ("reiwa-gannen-first-day", "date", "令和元年5月1日", D(2019, 5, 1), "2019-05-01"),
+    ("reiwa-1-first-day", "date", "R1.5.1", D(2019, 5, 1), "2019-05-01"),
+    ("reiwa-gannen-R", "date", "R元.5.1", D(2019, 5, 1), "2019-05-01"),
+    ("heisei-last-day", "date", "H31.4.30", D(2019, 4, 30), "2019-04-30"),
+    ("heisei-kanji", "date", "平成30年1月15日", D(2018, 1, 15), "2018-01-15"),
+    ("heisei-first-day", "date", "平成元年1月8日", D(1989, 1, 8), "1989-01-08"),
+    ("heisei-ligature", "date", "㍻2年3月4日", D(1990, 3, 4), "1990-03-04"),
+    ("showa-last-day", "date", "S64.1.7", D(1989, 1, 7), "1989-01-07"),
+    ("showa-kanji", "date", "昭和50年10月1日", D(1975, 10, 1), "1975-10-01"),
+    ("taisho-kanji", "date", "大正15年12月24日", D(1926, 12, 24), "1926-12-24"),
+    # M/D with the order date as reference: the next such date on or after it
+    ("md-same-day", "date", "12/20", D(2026, 12, 20), "2026-12-20"),
+    ("md-later-same-year", "date", "12/28", D(2026, 12, 28), "2026-12-28"),
+    ("md-year-wrap", "date", "1/10", D(2027, 1, 10), "2027-01-10"),
+    ("md-kanji-wrap", "date", "1月10日", D(2027, 1, 10), "2027-01-10"),
+    ("md-odd-spacing", "date", "12 / 28", D(2026, 12, 28), "2026-12-28"),
+    ("md-fullwidth", "date", "１／１０", D(2027, 1, 10), "2027-01-10"),
+    ("md-dots", "date", "2.3", D(2027, 2, 3), "2027-02-03"),
+]
+
+
+@pytest.mark.parametrize("type_, raw, value, text", [c[1:] for c in OK], ids=[c[0] for c in OK])
+def test_parse_ok(type_, raw, value, text):
+    p = parse_text(raw, spec(type_), ref_date=ORDER)
+    assert (p.value, p.text, p.problems) == (value, text, ())
+    assert type(p.value) is type(value)
+
+
+# --- parse_text: problems --------------------------------------------------------------------
+
+PROBLEMS = [
+    # id, spec, raw, kwargs, expected value, expected problems
+    ("lookalike-O-in-qty", spec("quantity"), "1O0", {}, 100, ("lookalike_corrected",)),
+    ("lookalike-l-in-money", spec("money"), "l,200", {}, Decimal("1200"), ("lookalike_corrected",)),
+    ("lookalike-S-in-money", spec("money"), "1S0", {}, Decimal("150"), ("lookalike_corrected",)),
+    ("lookalike-Y-for-yen", spec("money"), "Y1,200", {}, Decimal("1200"), ("lookalike_corrected",)),
+    ("lookalike-date", spec("date"), "2O26/l2/05", {}, D(2026, 12, 5), ("lookalike_corrected",)),
+    ("lookalike-part-by-pattern", spec("part_number", pattern=r"[A-Z]{2}-\d{4}"), "AB-12O4", {},
+     "AB-1204", ("lookalike_corrected",)),
+    ("lookalike-part-l-lower", spec("part_number", pattern=r"[A-Z]{2}-\d{4}"), "AB-l234", {},
+     "AB-1234", ("lookalike_corrected",)),
+    ("lookalike-part-ambiguous", spec("part_number", pattern=r"[A-Z0-9]{2}-[A-Z0-9]{4}X"), "AB-1234", {},
+     "AB-1234", (r"pattern:[A-Z0-9]{2}-[A-Z0-9]{4}X",)),
+    ("part-no-pattern-no-guess", spec("part_number"), "AB-12O4", {}, "AB-12O4", ()),
+    ("lone-O-not-a-number", spec("quantity"), "O", {}, None, ("not_a_number",)),
+    ("letters-not-a-number", spec("quantity"), "abc", {}, None, ("not_a_number",)),
+    ("qty-fraction", spec("quantity"), "1.5", {}, None, ("not_a_number:fraction",)),
+    ("qty-g-is-no-unit", spec("quantity"), "12g", {}, None, ("not_a_number",)),
+    ("qty-yen-sign", spec("quantity"), "¥12", {}, None, ("not_a_number",)),
+    ("qty-product-not-computed", spec("quantity"), "3×10", {}, None, ("not_a_number",)),
+    ("money-bad-grouping", spec("money"), "12,34", {}, None, ("not_a_number",)),
+    ("money-dot-as-comma", spec("money"), "1.200", {}, None, ("not_a_number:separator",)),
+    ("money-negative", spec("money"), "▲500", {}, Decimal("-500"), ("out_of_range:negative",)),
+    ("money-negative-allowed", spec("money", min=-10000), "▲500", {}, Decimal("-500"), ()),
+    ("qty-stray-dash", spec("quantity"), "-5", {}, -5, ("out_of_range:negative",)),
+    ("date-feb-30", spec("date"), "2/30", {"ref_date": ORDER}, None, ("not_a_date",)),
+    ("date-month-13", spec("date"), "13/1", {"ref_date": ORDER}, None, ("not_a_date",)),
+    ("date-full-feb-29-2026", spec("date"), "2026/2/29", {}, None, ("not_a_date",)),
+    ("date-garbage", spec("date"), "12月頃", {}, None, ("not_a_date",)),
+    ("date-reiwa-0", spec("date"), "R0.5.1", {}, None, ("not_a_date",)),
+    ("date-lone-T-no-era", spec("date"), "T8.12.5", {}, None, ("not_a_date",)),
+    ("date-heisei-after-end", spec("date"), "平成31年5月1日", {}, D(2019, 5, 1), ("not_a_date:era",)),
+    ("date-reiwa-before-start", spec("date"), "令和元年4月30日", {}, D(2019, 4, 30), ("not_a_date:era",)),
+    ("date-showa-64-jan-8", spec("date"), "S64.1.8", {}, D(1989, 1, 8), ("not_a_date:era",)),
+    ("date-weekday-wrong", spec("date"), "2026/12/5(月)", {}, D(2026, 12, 5), ("weekday_mismatch",)),
+    ("date-two-digit-year", spec("date"), "26/12/05", {}, D(2026, 12, 5), ("year_inferred:2026",)),
+    ("md-no-reference", spec("date"), "12/5", {}, None, ("year_unknown",)),
+    ("md-far-after-order", spec("date"), "12/1", {"ref_date": D(2026, 12, 5)}, D(2027, 12, 1),
+     ("year_inferred:2027",)),
+    ("md-from-ledger-year", spec("date"), "11/30", {"year": 2026, "ref_date": ORDER}, D(2026, 11, 30), ()),
+    ("md-from-today-nearest", spec("date"), "12/28", {"today": D(2027, 1, 5)}, D(2026, 12, 28),
+     ("year_inferred:2026",)),
+    ("md-feb-29-next-leap", spec("date"), "2/29", {"ref_date": ORDER}, D(2028, 2, 29), ("year_inferred:2028",)),
+    ("pattern-fails", spec("text", pattern=r"\d{6}"), "PO-240117", {}, "PO-240117", (r"pattern:\d{6}",)),
+    ("pattern-passes", spec("text", pattern=r"\d{6}"), "２４０１１７", {}, "240117", ()),
+    ("pattern-on-money-text", spec("money", pattern=r"\d+"), "¥1,200", {}, Decimal("1200"), ()),
+    ("allowed-ok", spec("text", allowed=("個", "本", "kg")), "本", {}, "本", ()),
+    ("allowed-fullwidth", spec("text", allowed=("個", "本", "kg")), "ｋｇ", {}, "kg", ()),
+    ("allowed-case", spec("text", allowed=("個", "本", "kg")), "KG", {}, "kg", ()),
+    ("allowed-no", spec("text", allowed=("個", "本", "kg")), "木", {}, "木", ("not_allowed",)),
+    ("allowed-numeric", spec("quantity", allowed=("1", "1,000")), "1000", {}, 1000, ()),
+    ("required-empty", spec("text", required=True), "", {}, None, ("empty_required",)),
+    ("required-blank-spaces", spec("quantity", required=True), "　 ", {}, None, ("empty_required",)),
+    ("optional-empty", spec("quantity"), "", {}, None, ()),
+    ("dash-means-none", spec("quantity"), "―", {}, None, ()),
+    ("min-violated", spec("quantity", min=1), "0", {}, 0, ("out_of_range:min=1",)),
+    ("max-violated", spec("quantity", max=999), "1,000", {}, 1000, ("out_of_range:max=999",)),
+    ("range-ok", spec("money", min=1, max=100000), "¥99,999", {}, Decimal("99999"), ()),
+]
+
+
+@pytest.mark.parametrize("fs, raw, kwargs, value, problems", [c[1:] for c in PROBLEMS],
+                         ids=[c[0] for c in PROBLEMS])
+def test_parse_problems(fs, raw, kwargs, value, problems):
+    p = parse_text(raw, fs, **kwargs)
+    assert (p.value, p.problems) == (value, problems)
+
+
+def test_problem_codes_are_known():
+    for *_, problems in PROBLEMS:
+        for prob in problems:
+            assert code_of(prob) in REASONS, prob
+
+
+def test_unparseable_keeps_the_reading_as_text():
+    p = parse_text("1.5kg", spec("quantity"))
+    assert p.value is None and p.text == "1.5kg"
+
+
+def test_lookalike_notes_say_what_was_replaced():
+    p = parse_text("1O0", spec("quantity"))
+    assert p.notes == ("lookalike:O->0",) and p.lookalikes == 1
+
+
+def test_parsed_is_frozen():
+    p = Parsed(1, "1")
+    with pytest.raises(AttributeError):
+        p.value = 2  # type: ignore[misc]
+
+
+# --- make_value ------------------------------------------------------------------------------
+
+def crop(fs: FieldSpec, *, ink: float = 0.05, table: str | None = None, row: int | None = None) -> FieldCrop:
+    name = f"{table}[{row}].{fs.name}" if table else fs.name
+    return FieldCrop(sha256="ab" * 32, page_index=1, name=name, box=(10, 20, 110, 60),
+                     image=np.full((40, 100), 255, np.uint8), spec=fs, ink=ink, table=table, row=row,
+                     column=fs.name if table else None)
+
+
+def reading(text: str, conf: float = 0.95, engine: str = "tesseract", **kw) -> Reading:
+    return Reading(text=text, confidence=conf, engine=engine, **kw)
+
+
+MAKE = [
+    # id, spec, ink, reading, status, reasons
+    ("clean-ok", spec("quantity"), 0.05, reading("120個"), "ok", ()),
+    ("low-confidence", spec("quantity"), 0.05, reading("120", 0.5), "review", ("low_confidence",)),
+    ("weak-character", spec("quantity"), 0.05, reading("120", 0.9, char_confidences=(0.99, 0.4, 0.99)),
+     "review", ("low_confidence",)),
+    ("weak-character-free-text", spec("text"), 0.05, reading("山田", 0.9, char_confidences=(0.99, 0.4)),
+     "ok", ()),
+    ("engine-note-reason", spec("quantity"), 0.05, reading("120", notes=("engines_disagree:120/128",)),
+     "review", ("engines_disagree:120/128",)),
+    ("engine-note-info-only", spec("quantity"), 0.05, reading("120", notes=("psm=7",)), "ok", ()),
+    ("lookalike", spec("quantity"), 0.05, reading("1O0"), "review", ("lookalike_corrected",)),
+    ("parse-problem", spec("date"), 0.05, reading("2/30"), "review", ("not_a_date",)),
+    ("empty-blank-engine", spec("quantity"), 0.0, reading("", 1.0, "blank"), "ok", ()),
+    ("empty-no-ink", spec("quantity"), 0.0, reading("", 0.0, notes=("no_text",)), "ok", ()),
+    ("empty-required", spec("quantity", required=True), 0.0, reading("", 1.0, "blank"), "review",
+     ("empty_required",)),
+    ("ink-but-no-text", spec("quantity"), 0.05, reading("", 0.0, notes=("no_text",)), "review",
+     ("unreadable",)),
+]
+
+
+@pytest.mark.parametrize("fs, ink, rd, status, reasons", [c[1:] for c in MAKE], ids=[c[0] for c in MAKE])
+def test_make_value_status(fs, ink, rd, status, reasons):
+    v = make_value(crop(fs, ink=ink), rd, threshold=0.8)
+    assert (v.status, v.reasons) == (status, reasons)
+
+
+def test_make_value_provenance():
+    fs = FieldSpec(name="due_date", type="date")
+    v = make_value(crop(fs, table="lines", row=3), reading("1/10", 0.97, "handwriting"),
+                   ref_date=ORDER, threshold=0.9)
+    assert (v.sha256, v.page_index, v.name, v.box) == ("ab" * 32, 1, "lines[3].due_date", (10, 20, 110, 60))
+    assert (v.table, v.row, v.column) == ("lines", 3, "due_date")
+    assert (v.raw_text, v.value, v.text, v.value_type) == ("1/10", D(2027, 1, 10), "2027-01-10", "date")
+    assert (v.engine, v.confidence, v.status) == ("handwriting", 0.97, "ok")
+
+
+def test_make_value_lookalike_lowers_confidence():
+    v = make_value(crop(spec("quantity")), reading("1OO", 0.9), threshold=0.5)
+    assert v.value == 100 and v.confidence < 0.9 * 0.8 and v.status == "review"
+
+
+def test_make_value_empty_is_empty():
+    v = make_value(crop(spec("money"), ink=0.0), reading("", 1.0, "blank"), threshold=0.8)
+    assert v.empty and v.text == "" and v.status == "ok"
