@@ -1,0 +1,255 @@
+"""Cross-field rules: the values of one page -> a ``Record`` with status ok / review.
+
+Nothing here changes a value. A rule that fails flags *every* value that could be the
+wrong one (we cannot know which), and may leave a hint in ``Record.notes`` for the
+clerk (``lines[3].amount: quantity x unit_price = 1200``); it never corrects.
+
+What flags what:
+
+* always: a required header field that is empty or missing -> ``empty_required``;
+  ``align_ok=False`` -> every value ``alignment_doubtful``; a template with tables but no
+  filled row on the page -> record reason ``no_rows``.
+* order, ``partial_row``: a row with something written but a key column (the table's
+  ``key`` column, ``part_no``, ``quantity``) empty -> every value of the row.
+* order, check ``amount``: quantity x unit_price != amount (all three read) ->
+  ``amount_mismatch`` on the three. A fractional product may be rounded either way.
+* order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
+* ledger, ``partial_row``: the key column empty, or none of in_qty/out_qty/balance written.
+* ledger, check ``balance``: balance != previous balance + in_qty - out_qty ->
+  ``balance_mismatch`` on the row's balance, in_qty and out_qty and on the previous
+  row's balance. The chain runs over the filled rows in order; the first row has no
+  known previous balance (a carry-forward row, 繰越, simply opens the chain); after a
+  row without a usable balance the chain continues with the computed one, after an
+  unreadable in/out value it restarts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from decimal import Decimal
+
+from faxflow.templates.model import Template
+from faxflow.templates.reasons import code_of
+from faxflow.templates.types import Record, Value
+
+__all__ = ["build_record", "flag", "is_carry_forward", "CARRY_FORWARD_RE"]
+
+CARRY_FORWARD_RE = re.compile("繰越|繰り越|繰込|前月残|前頁より|前ページより|前期より")
+ORDER_KEYS = ("part_no", "quantity")
+LEDGER_QTY = ("in_qty", "out_qty", "balance")
+DOUBTFUL_READING = {"low_confidence", "lookalike_corrected", "engines_disagree"}
+
+
+def flag(value: Value, reason: str) -> Value:
+    """``value`` with ``reason`` added (once) and status ``review``."""
+    if reason in value.reasons and value.status == "review":
+        return value
+    reasons = value.reasons if reason in value.reasons else value.reasons + (reason,)
+    return replace(value, status="review", reasons=reasons)
+
+
+def _filled(v: Value | None) -> bool:
+    return v is not None and not v.empty
+
+
+def _num(v: Value | None):
+    """The numeric value of a filled, parsed value, else None."""
+    if v is None or isinstance(v.value, bool) or not isinstance(v.value, (int, Decimal)):
+        return None
+    return Decimal(v.value)
+
+
+def is_carry_forward(row: dict[str, Value]) -> bool:
+    """A 繰越 (carried-forward balance) row: some text in the row says so."""
+    return any(isinstance(v.value, str) and CARRY_FORWARD_RE.search(v.value) for v in row.values())
+
+
+class _Flagger:
+    """Collects flags on header and row values by (place, name), applied at the end."""
+
+    def __init__(self, header: dict[str, Value], rows: list[dict[str, Value]]):
+        self.header = dict(header)
+        self.rows = [dict(r) for r in rows]
+
+    def row(self, i: int, name: str, reason: str) -> None:
+        if name in self.rows[i]:
+            self.rows[i][name] = flag(self.rows[i][name], reason)
+
+    def head(self, name: str, reason: str) -> None:
+        if name in self.header:
+            self.header[name] = flag(self.header[name], reason)
+
+    def all(self, reason: str) -> None:
+        self.header = {k: flag(v, reason) for k, v in self.header.items()}
+        self.rows = [{k: flag(v, reason) for k, v in r.items()} for r in self.rows]
+
+
+def _placeholder(sha256: str, page_index: int, spec) -> Value:
+    return Value(sha256=sha256, page_index=page_index, name=spec.name, box=tuple(spec.box), raw_text="",
+                 value=None, text="", value_type=spec.type, confidence=0.0, engine="none",
+                 status="review", reasons=("empty_required",))
+
+
+def _label(row: dict[str, Value], name: str) -> str:
+    v = row.get(name) or next(iter(row.values()))
+    if v.table is not None and v.row is not None:
+        return f"{v.table}[{v.row}].{name}"
+    return name
+
+
+def _key_columns(template: Template, row: dict[str, Value], extra: tuple[str, ...]) -> list[str]:
+    table_name = next((v.table for v in row.values() if v.table), None)
+    table = next((t for t in template.tables if t.name == table_name), None)
+    columns = [c.name for c in table.columns] if table else list(row)
+    keys = [k for k in extra if k in columns]
+    if table is not None and table.key_column and table.key_column not in keys:
+        keys.insert(0, table.key_column)
+    return keys
+
+
+def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
+    row = f.rows[i]
+    q, p, a = (row.get(k) for k in ("quantity", "unit_price", "amount"))
+    nq, np_, na = _num(q), _num(p), _num(a)
+    if nq is None or np_ is None or na is None:
+        return
+    product = nq * np_
+    if product == product.to_integral_value():
+        ok = na == product
+    else:  # 3.5 x 3 = 10.5: a written 10 or 11 is a rounding, not a misread
+        ok = na in (product.to_integral_value(rounding="ROUND_FLOOR"),
+                    product.to_integral_value(rounding="ROUND_CEILING"))
+    if ok:
+        return
+    for name in ("quantity", "unit_price", "amount"):
+        f.row(i, name, "amount_mismatch")
+    notes.append(f"{_label(row, 'amount')}: quantity x unit_price = {_fmt(product)}, amount read {_fmt(na)}")
+    # A hint for the clerk when exactly one of the three is doubtful. Never applied.
+    doubtful = [k for k, v in (("quantity", q), ("unit_price", p), ("amount", a))
+                if any(code_of(r) in DOUBTFUL_READING for r in v.reasons)]
+    if len(doubtful) == 1:
+        k = doubtful[0]
+        guess = {"amount": product,
+                 "quantity": na / np_ if np_ else None,
+                 "unit_price": na / nq if nq else None}[k]
+        if guess is not None and (k != "quantity" or guess == guess.to_integral_value()):
+            notes.append(f"{_label(row, k)}: the other two say {_fmt(guess)} (not applied)")
+
+
+def _fmt(d: Decimal) -> str:
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def _check_balance(f: _Flagger, notes: list[str]) -> None:
+    prev: Decimal | None = None  # the previous balance, None = unknown
+    prev_index: int | None = None  # the row whose written balance ``prev`` is (None: computed)
+    for i, row in enumerate(f.rows):
+        bal_v, in_v, out_v = row.get("balance"), row.get("in_qty"), row.get("out_qty")
+        if any(_filled(v) and _num(v) is None for v in (in_v, out_v)):
+            # an in/out we could not read (already flagged): restart from this row's balance
+            bal = _num(bal_v)
+            prev, prev_index = bal, (i if bal is not None else None)
+            continue
+        inq = _num(in_v) if _filled(in_v) else Decimal(0)
+        outq = _num(out_v) if _filled(out_v) else Decimal(0)
+        bal = _num(bal_v) if _filled(bal_v) else None
+        if prev is None:
+            # The first row (or the first after a break): nothing to compare with. A 繰越 row
+            # with only the carried amount in the in/out column opens the chain with it.
+            if bal is None and is_carry_forward(row) and (_filled(in_v) or _filled(out_v)):
+                prev, prev_index = inq - outq, None
+            else:
+                prev, prev_index = bal, (i if bal is not None else None)
+            continue
+        expected = prev + inq - outq
+        if bal is None:
+            prev, prev_index = expected, None  # balance not written: carry the computed one
+            continue
+        if bal != expected:
+            for name in ("balance", "in_qty", "out_qty"):
+                f.row(i, name, "balance_mismatch")
+            if prev_index is not None:
+                f.row(prev_index, "balance", "balance_mismatch")  # it may be the wrong one
+            notes.append(f"{_label(row, 'balance')}: previous {_fmt(prev)} + {_fmt(inq)} - {_fmt(outq)}"
+                         f" = {_fmt(expected)}, balance read {_fmt(bal)}")
+        prev, prev_index = bal, i
+
+
+def build_record(*, sha256: str, page_index: int, template: Template, header: dict[str, Value],
+                 rows: list[dict[str, Value]], align_ok: bool = True,
+                 align_score: float | None = None) -> Record:
+    """Apply the template's cross-field rules to one page's values (see the module
+    docstring for what flags what) and decide the record's status: ``ok`` only when every
+    value is ``ok`` and no page-level reason exists; else ``review`` with the union of the
+    reason codes (first-seen order) in ``Record.reasons``."""
+    checks = set(template.checks)
+    record_reasons: list[str] = []
+    notes: list[str] = []
+
+    # Row filtering: a row with nothing written in any cell is no row.
+    rows = [r for r in rows if any(_filled(v) for v in r.values())]
+    f = _Flagger(header, rows)
+
+    for spec in template.fields:
+        if spec.required:
+            if spec.name not in f.header:
+                f.header[spec.name] = _placeholder(sha256, page_index, spec)
+            elif f.header[spec.name].empty:
+                f.head(spec.name, "empty_required")
+
+    if template.tables and not f.rows:
+        record_reasons.append("no_rows")
+
+    kind = template.kind
+    for i, row in enumerate(f.rows):
+        specs = {c.name: c for t in template.tables for c in t.columns}
+        for name, v in row.items():
+            spec = specs.get(v.column or name)
+            if spec is not None and spec.required and v.empty:
+                f.row(i, name, "empty_required")
+        if kind == "ledger":
+            keys = _key_columns(template, row, ())
+            partial = any(not _filled(row.get(k)) for k in keys) or (
+                any(k in row for k in LEDGER_QTY) and not any(_filled(row.get(k)) for k in LEDGER_QTY))
+        else:
+            keys = _key_columns(template, row, ORDER_KEYS)
+            partial = any(not _filled(row.get(k)) for k in keys)
+        if partial:
+            for name in list(row):
+                f.row(i, name, "partial_row")
+            notes.append(f"{_label(row, keys[0] if keys else next(iter(row)))}: row only partly filled")
+
+    if kind == "order":
+        if "amount" in checks:
+            for i in range(len(f.rows)):
+                _check_amount(f, i, notes)
+        if "due_date" in checks:
+            order_date = f.header.get("order_date")
+            od = order_date.value if order_date is not None else None
+            if od is not None and hasattr(od, "isoformat"):
+                due_places = [(None, "due_date")] + [(i, "due_date") for i in range(len(f.rows))]
+                for i, name in due_places:
+                    v = f.header.get(name) if i is None else f.rows[i].get(name)
+                    if v is not None and hasattr(v.value, "isoformat") and v.value < od:
+                        f.head("order_date", "due_before_order")
+                        if i is None:
+                            f.head(name, "due_before_order")
+                        else:
+                            f.row(i, name, "due_before_order")
+    elif kind == "ledger" and "balance" in checks:
+        _check_balance(f, notes)
+
+    if not align_ok:
+        f.all("alignment_doubtful")
+        record_reasons.append("alignment_doubtful")
+
+    values = list(f.header.values()) + [v for r in f.rows for v in r.values()]
+    codes = [code_of(r) for v in values for r in v.reasons] + [code_of(r) for r in record_reasons]
+    codes = list(dict.fromkeys(codes))
+    status = "ok" if not codes and all(v.status == "ok" for v in values) else "review"
+    return Record(sha256=sha256, page_index=page_index, template_name=template.name, kind=kind,
+                  header=f.header, rows=f.rows, status=status, reasons=tuple(codes),
+                  align_score=align_score, notes=tuple(notes))

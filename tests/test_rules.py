@@ -1,0 +1,273 @@
+"""templates/rules.py: cross-field checks and the record's status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from faxflow.templates.model import FieldSpec, TableSpec, Template
+from faxflow.templates.rules import build_record, flag
+from faxflow.templates.types import Value
+
+SHA = "cd" * 32
+D = dt.date
+
+ORDER_COLUMNS = (
+    FieldSpec("part_no", "part_number"), FieldSpec("description", "text"), FieldSpec("quantity", "quantity"),
+    FieldSpec("unit", "text"), FieldSpec("unit_price", "money"), FieldSpec("amount", "money"),
+    FieldSpec("due_date", "date"),
+)
+LEDGER_COLUMNS = (
+    FieldSpec("date", "date"), FieldSpec("description", "text"), FieldSpec("in_qty", "quantity"),
+    FieldSpec("out_qty", "quantity"), FieldSpec("balance", "integer"),
+)
+
+
+def order_template(**kw) -> Template:
+    base = dict(name="yamada_order", path=Path("yamada_order.yaml"), reference_image=Path("y.png"), dpi=200,
+                kind="order",
+                fields=(FieldSpec("order_no", "text", required=True), FieldSpec("order_date", "date", required=True),
+                        FieldSpec("buyer", "text")),
+                tables=(TableSpec("lines", (0, 0, 100, 100), ORDER_COLUMNS, key_column="part_no"),))
+    base.update(kw)
+    return Template(**base)
+
+
+def ledger_template(**kw) -> Template:
+    base = dict(name="zaiko", path=Path("zaiko.yaml"), reference_image=Path("z.png"), dpi=200, kind="ledger",
+                fields=(FieldSpec("year", "integer"),),
+                tables=(TableSpec("entries", (0, 0, 100, 100), LEDGER_COLUMNS, key_column="date"),))
+    base.update(kw)
+    return Template(**base)
+
+
+def _typed(type_: str, text: str):
+    if text == "":
+        return None
+    return {"quantity": int, "integer": int, "money": Decimal,
+            "date": dt.date.fromisoformat}.get(type_, str)(text)
+
+
+def val(name: str, text: str, type_: str = "text", *, row: int | None = None, table: str = "lines",
+        status: str = "ok", reasons: tuple[str, ...] = (), conf: float = 0.95) -> Value:
+    return Value(sha256=SHA, page_index=0, name=f"{table}[{row}].{name}" if row is not None else name,
+                 box=(0, 0, 1, 1), raw_text=text, value=_typed(type_, text), text=text, value_type=type_,
+                 confidence=conf, engine="tesseract", status=status, reasons=reasons,
+                 table=table if row is not None else None, row=row, column=name if row is not None else None)
+
+
+TYPES = {c.name: c.type for c in ORDER_COLUMNS + LEDGER_COLUMNS}
+
+
+def order_row(i: int, part_no="AB-1234", quantity="10", unit_price="120", amount="1200", due_date="",
+              description="六角ボルト", low: str | None = None) -> dict[str, Value]:
+    cells = dict(part_no=part_no, description=description, quantity=quantity, unit="個" if quantity else "",
+                 unit_price=unit_price, amount=amount, due_date=due_date)
+    row = {k: val(k, t, TYPES[k], row=i) for k, t in cells.items()}
+    if low:
+        row[low] = replace(row[low], status="review", reasons=("low_confidence",), confidence=0.4)
+    return row
+
+
+def order_header(order_date="2026-11-20", order_no="240117") -> dict[str, Value]:
+    return {"order_no": val("order_no", order_no), "order_date": val("order_date", order_date, "date"),
+            "buyer": val("buyer", "山田製作所")}
+
+
+def ledger_row(i: int, date="2026-04-01", description="", in_qty="", out_qty="", balance="") -> dict[str, Value]:
+    cells = dict(date=date, description=description, in_qty=in_qty, out_qty=out_qty, balance=balance)
+    return {k: val(k, t, TYPES[k], row=i, table="entries") for k, t in cells.items()}
+
+
+def order_record(rows, header=None, **kw):
+    template = kw.pop("template", None) or order_template()
+    return build_record(sha256=SHA, page_index=0, template=template,
+                        header=order_header() if header is None else header, rows=rows, **kw)
+
+
+def ledger_record(rows, **kw):
+    template = kw.pop("template", None) or ledger_template()
+    return build_record(sha256=SHA, page_index=0, template=template, header={"year": val("year", "2026", "integer")},
+                        rows=rows, **kw)
+
+
+def flagged(record, reason: str) -> set[str]:
+    """Names of the values carrying ``reason`` (header names, or 'row.column')."""
+    out = {n for n, v in record.header.items() if reason in [r.split(":")[0] for r in v.reasons]}
+    for r in record.rows:
+        out |= {f"{v.row}.{n}" for n, v in r.items() if reason in [x.split(":")[0] for x in v.reasons]}
+    return out
+
+
+# --- order rules ---------------------------------------------------------------------------------
+
+ORDER_CASES = [
+    # id, rows, header kwargs, template kwargs, reason, expected flagged values
+    ("amount-ok", [order_row(0)], {}, {}, "amount_mismatch", set()),
+    ("amount-mismatch-flags-three", [order_row(0, amount="1300")], {}, {}, "amount_mismatch",
+     {"0.quantity", "0.unit_price", "0.amount"}),
+    ("amount-mismatch-one-low-conf", [order_row(0, quantity="11", low="quantity")], {}, {}, "amount_mismatch",
+     {"0.quantity", "0.unit_price", "0.amount"}),
+    ("amount-rounding-down", [order_row(0, quantity="3", unit_price="3.5", amount="10")], {}, {},
+     "amount_mismatch", set()),
+    ("amount-rounding-up", [order_row(0, quantity="3", unit_price="3.5", amount="11")], {}, {},
+     "amount_mismatch", set()),
+    ("amount-rounding-too-far", [order_row(0, quantity="3", unit_price="3.5", amount="12")], {}, {},
+     "amount_mismatch", {"0.quantity", "0.unit_price", "0.amount"}),
+    ("amount-missing-no-check", [order_row(0, amount="")], {}, {}, "amount_mismatch", set()),
+    ("amount-check-off", [order_row(0, amount="1300")], {}, {"checks": ("due_date",)}, "amount_mismatch", set()),
+    ("amount-second-row-only", [order_row(0), order_row(1, amount="999")], {}, {}, "amount_mismatch",
+     {"1.quantity", "1.unit_price", "1.amount"}),
+    ("due-after-order", [order_row(0, due_date="2026-12-05")], {}, {}, "due_before_order", set()),
+    ("due-same-day", [order_row(0, due_date="2026-11-20")], {}, {}, "due_before_order", set()),
+    ("due-before-order", [order_row(0, due_date="2026-11-19")], {}, {}, "due_before_order",
+     {"order_date", "0.due_date"}),
+    ("due-check-off", [order_row(0, due_date="2026-11-19")], {}, {"checks": ("amount",)}, "due_before_order",
+     set()),
+    ("due-no-order-date", [order_row(0, due_date="2026-11-19")], {"order_date": ""}, {}, "due_before_order",
+     set()),  # (the empty required order date is flagged on its own)
+    ("partial-no-part-no", [order_row(0, part_no="")], {}, {}, "partial_row",
+     {"0.part_no", "0.description", "0.quantity", "0.unit", "0.unit_price", "0.amount", "0.due_date"}),
+    ("partial-no-quantity", [order_row(0, quantity="", amount="")], {}, {}, "partial_row",
+     {"0.part_no", "0.description", "0.quantity", "0.unit", "0.unit_price", "0.amount", "0.due_date"}),
+    ("full-row-not-partial", [order_row(0, description="")], {}, {}, "partial_row", set()),
+    ("header-required-empty", [order_row(0)], {"order_no": ""}, {}, "empty_required", {"order_no"}),
+]
+
+
+@pytest.mark.parametrize("rows, header_kw, template_kw, reason, expected", [c[1:] for c in ORDER_CASES],
+                         ids=[c[0] for c in ORDER_CASES])
+def test_order_rules(rows, header_kw, template_kw, reason, expected):
+    rec = order_record(rows, header=order_header(**header_kw), template=order_template(**template_kw))
+    assert flagged(rec, reason) == expected
+    assert (reason in rec.reasons) == bool(expected)
+    others = [c for c in rec.reasons if c != reason]
+    assert rec.status == ("review" if expected or others else "ok")
+    assert set(others) <= {"empty_required", "low_confidence"}  # from the header / the row built
+
+
+def test_amount_mismatch_never_corrects_but_hints():
+    row = order_row(0, quantity="11", low="quantity")
+    rec = order_record([row])
+    assert rec.rows[0]["quantity"].value == 11  # unchanged
+    assert any("quantity" in n and "10" in n and "not applied" in n for n in rec.notes)
+
+
+def test_missing_required_header_field_gets_a_placeholder():
+    header = order_header()
+    del header["order_date"]
+    rec = order_record([order_row(0)], header=header)
+    assert rec.header["order_date"].reasons == ("empty_required",)
+    assert rec.status == "review" and "empty_required" in rec.reasons
+
+
+def test_clean_order_is_ok():
+    rec = order_record([order_row(0, due_date="2026-12-05"), order_row(1, part_no="CD-5678", quantity="2",
+                                                                        unit_price="3,000".replace(",", ""),
+                                                                        amount="6000")])
+    assert (rec.status, rec.reasons, rec.kind, rec.template_name) == ("ok", (), "order", "yamada_order")
+    assert len(rec.rows) == 2
+
+
+def test_empty_rows_are_dropped():
+    empty = order_row(1, part_no="", quantity="", unit_price="", amount="", description="")
+    rec = order_record([order_row(0), empty, order_row(2)])
+    assert [r["part_no"].row for r in rec.rows] == [0, 2] and rec.status == "ok"
+
+
+def test_no_rows_is_review():
+    rec = order_record([order_row(0, part_no="", quantity="", unit_price="", amount="", description="")])
+    assert rec.rows == [] and rec.status == "review" and rec.reasons == ("no_rows",)
+
+
+def test_alignment_doubtful_flags_every_value():
+    rec = order_record([order_row(0)], align_ok=False, align_score=0.31)
+    values = list(rec.header.values()) + [v for r in rec.rows for v in r.values()]
+    assert all(v.status == "review" and "alignment_doubtful" in v.reasons for v in values)
+    assert rec.status == "review" and rec.reasons == ("alignment_doubtful",) and rec.align_score == 0.31
+
+
+def test_record_reasons_are_the_union_of_codes():
+    header = order_header()
+    header["buyer"] = replace(header["buyer"], status="review", reasons=("low_confidence",))
+    rec = order_record([order_row(0, amount="1300"), order_row(1, due_date="2026-11-01")], header=header)
+    assert set(rec.reasons) == {"low_confidence", "amount_mismatch", "due_before_order"}
+
+
+def test_a_review_value_alone_makes_the_record_review():
+    row = order_row(0)
+    row["description"] = replace(row["description"], status="review", reasons=("pattern:^x$",))
+    rec = order_record([row])
+    assert rec.status == "review" and rec.reasons == ("pattern",)
+
+
+# --- flag --------------------------------------------------------------------------------------
+
+def test_flag_adds_once_and_sets_review():
+    v = val("buyer", "山田")
+    f = flag(flag(v, "partial_row"), "partial_row")
+    assert (f.status, f.reasons, v.status) == ("review", ("partial_row",), "ok")
+
+
+# --- ledger rules --------------------------------------------------------------------------------
+
+L = ledger_row
+LEDGER_CASES = [
+    # id, rows, expected values flagged balance_mismatch
+    ("chain-ok", [L(0, balance="100"), L(1, in_qty="20", balance="120"), L(2, out_qty="50", balance="70")], set()),
+    ("first-row-unchecked", [L(0, in_qty="20", balance="999")], set()),
+    ("carry-forward-opens", [L(0, description="前月繰越", balance="100"), L(1, out_qty="30", balance="70")], set()),
+    ("carry-forward-in-column", [L(0, description="繰越", in_qty="100"), L(1, out_qty="30", balance="70")], set()),
+    ("carry-forward-wrong-next", [L(0, description="繰越", in_qty="100"), L(1, out_qty="30", balance="60")],
+     {"1.balance", "1.in_qty", "1.out_qty"}),
+    ("wrong-in-qty", [L(0, balance="100"), L(1, in_qty="25", balance="120"), L(2, out_qty="50", balance="70")],
+     {"0.balance", "1.balance", "1.in_qty", "1.out_qty"}),
+    ("broken-chain-wrong-balance",
+     [L(0, balance="100"), L(1, in_qty="20", balance="130"), L(2, out_qty="50", balance="70")],
+     {"0.balance", "1.balance", "1.in_qty", "1.out_qty", "2.balance", "2.in_qty", "2.out_qty"}),
+    ("balance-not-written-carries", [L(0, balance="100"), L(1, in_qty="20"), L(2, out_qty="50", balance="70")],
+     set()),
+    ("balance-not-written-then-wrong", [L(0, balance="100"), L(1, in_qty="20"), L(2, out_qty="50", balance="80")],
+     {"2.balance", "2.in_qty", "2.out_qty"}),
+    ("both-in-and-out", [L(0, balance="100"), L(1, in_qty="20", out_qty="5", balance="115")], set()),
+]
+
+
+@pytest.mark.parametrize("rows, expected", [c[1:] for c in LEDGER_CASES], ids=[c[0] for c in LEDGER_CASES])
+def test_ledger_balance(rows, expected):
+    rec = ledger_record(rows)
+    assert flagged(rec, "balance_mismatch") == expected
+    assert rec.status == ("review" if expected else "ok")
+
+
+def test_ledger_unreadable_in_qty_restarts_the_chain():
+    rows = [L(0, balance="100"), L(1, in_qty="", balance="120"), L(2, out_qty="50", balance="70")]
+    rows[1]["in_qty"] = replace(rows[1]["in_qty"], text="2?", raw_text="2?", status="review",
+                                reasons=("not_a_number",))
+    rec = ledger_record(rows)
+    assert flagged(rec, "balance_mismatch") == set()
+
+
+def test_ledger_balance_check_off():
+    rows = [L(0, balance="100"), L(1, in_qty="20", balance="999")]
+    rec = ledger_record(rows, template=ledger_template(checks=()))
+    assert flagged(rec, "balance_mismatch") == set() and rec.status == "ok"
+
+
+LEDGER_PARTIAL = [
+    # id, row, partial?
+    ("full", L(0, in_qty="5", balance="5"), False),
+    ("no-date", L(0, date="", in_qty="5", balance="5"), True),
+    ("no-quantities", L(0, description="棚卸"), True),
+    ("balance-only", L(0, balance="5"), False),
+]
+
+
+@pytest.mark.parametrize("row, partial", [c[1:] for c in LEDGER_PARTIAL], ids=[c[0] for c in LEDGER_PARTIAL])
+def test_ledger_partial_row(row, partial):
+    rec = ledger_record([row])
+    assert bool(flagged(rec, "partial_row")) == partial
