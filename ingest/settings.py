@@ -37,6 +37,17 @@ class Settings:
     stable_seconds: float = 2.0  # size and mtime unchanged this long before a file is taken
     export_encoding: str = "utf-8-sig"  # or "cp932"
     jobs: int = 1
+    # Inbox, batch and watcher (ingest/queue.py, batch.py, watch.py; faxflow.toml [watch] [batch] [export]).
+    poll: bool = False  # scan the inbox every poll_interval instead of OS notifications (network shares)
+    max_attempts: int = 3  # tries per file (transient errors, interrupted runs) before it goes to failed/
+    retry_backoff: float = 2.0  # first wait before retrying a transient error; doubles, at most 60 s
+    stale_after: float = 1800.0  # a claim in processing/ this old is taken over even if its process seems alive
+    lock_wait: float = 10.0  # a second 'faxflow run' waits this long for the first, then exits 2
+    export_after_run: bool = False  # 'faxflow run' also writes the CSV hand-off of new rows
+    export_kinds: tuple[str, ...] = ("order", "ledger")
+    export_only_new: bool = True  # hand off only rows not exported before (and mark them exported)
+    export_statuses: tuple[str, ...] | None = None  # e.g. ("ok",): only checked rows; None: all
+    config_path: Path | None = None  # the faxflow.toml these settings were read from, if any
 
     @classmethod
     def for_home(cls, home: Path, **overrides) -> "Settings":
