@@ -27,7 +27,7 @@ import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from faxflow.templates.model import FieldSpec
 from faxflow.templates.reasons import REASONS, code_of
@@ -41,6 +41,7 @@ __all__ = [
     "canonical_money",
     "ERAS",
     "YEAR_WINDOW_DAYS",
+    "FAR_DAYS",
     "LOOKALIKE_PENALTY",
 ]
 
@@ -48,6 +49,8 @@ __all__ = [
 # is flagged ``year_inferred`` (the "next such date" rule is then probably wrong: a
 # misread digit, or a due date before the order date).
 YEAR_WINDOW_DAYS = 183
+# A date with a written year further than this from ref_date (or today) is flagged.
+FAR_DAYS = 366
 # Confidence is multiplied by this once per look-alike character replaced.
 LOOKALIKE_PENALTY = 0.8
 
@@ -166,14 +169,27 @@ def _split_number(s: str, type_: str) -> tuple[str, str, str]:
             break
         suffix = m.group(0) + suffix
         rest = rest[: m.start()]
+        if type_ == "quantity":
+            break  # one unit at most
     return prefix, rest, suffix
+
+
+def _join_digit_groups(m: re.Match) -> str:
+    """Digits split by spaces: joined only when that is surely one number -- thousands
+    groups ("12 345") or one digit per group (wide handwriting, "1 2 0"). Anything else
+    ("12 3": two numbers? a stray mark?) stays split and fails as not_a_number."""
+    groups = m.group(0).split()
+    if all(len(g) == 1 for g in groups) or all(len(g) == 3 for g in groups[1:]):
+        return "".join(groups)
+    return m.group(0)
 
 
 def _norm_number(s: str, type_: str, notes: list[str]) -> str:
     s = _DASH_RE.sub("-", s).replace("、", ",")
     s = re.sub(r"\s*([,.])\s*", r"\1", s)  # "12, 345" -> "12,345"
-    s = re.sub(r"(?<=\d)\s+(?=\d)", "", s)  # "1 2 0" (wide handwriting) -> "120"
-    prefix, core, suffix = _split_number("".join(s.split()), type_)
+    s = re.sub(r"\d+(?:\s+\d+)+", _join_digit_groups, s)
+    s = re.sub(r"\s+(?!\d)|(?<!\d)\s+", "", s.strip())  # keep only spaces between digits
+    prefix, core, suffix = _split_number(s, type_)
     # "Y1,200": ¥ read as Y. A guess (it could be a 4), so it counts as a look-alike.
     if type_ == "money" and not prefix and re.match(r"^[Yy]\d", core):
         notes.append("lookalike:Y->¥")
@@ -207,6 +223,7 @@ def _norm_date(s: str, notes: list[str]) -> str:
                        m.group(0)) else m.group(0), s)
     else:
         s = re.sub(r"(?<=\d)一(?=\d)", "-", s)
+    s = re.sub(r"(?<=\d)\.$", "", s)  # "R8.12.5." - a trailing dot adds nothing
     s = _DASH_RE.sub("-", s)
     s = re.sub(r"(?<=[A-Za-z])元(?=[./-])", "1", s)  # R元.5.1
     # look-alikes inside a run of digits (never S: that is Showa here)
@@ -309,7 +326,7 @@ _ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和"}
 _WEEKDAYS = "月火水木金土日"
 
 _YMD_RE = re.compile(
-    r"^(?P<era>令和|平成|昭和|大正|明治|[RHSrhs])?(?P<y>\d{1,4})(?:年|[/.-])"
+    r"^(?:(?P<era>令和|平成|昭和|大正|明治)|(?P<letter>[RHSrhs])\.?)?(?P<y>\d{1,4})(?:年|[/.-])"
     r"(?P<m>\d{1,2})(?:月|[/.-])(?P<d>\d{1,2})日?$")
 _MD_RE = re.compile(r"^(?P<m>\d{1,2})(?:月|[/.-])(?P<d>\d{1,2})日?$")
 _COMPACT_RE = re.compile(r"^(?P<y>(?:19|20)\d\d)(?P<m>\d\d)(?P<d>\d\d)$")
@@ -352,6 +369,7 @@ def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | No
 
 def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[object, str, list[str]]:
     problems: list[str] = []
+    inferred = False
     weekday = None
     m = _WEEKDAY_RE.search(s)
     if m and len(s) > len(m.group(0)):
@@ -359,7 +377,7 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
         s = s[: m.start()]
     date: dt.date | None = None
     if (m := _YMD_RE.match(s)) is not None:
-        era = m.group("era")
+        era = m.group("era") or m.group("letter")
         y, mo, d = int(m.group("y")), int(m.group("m")), int(m.group("d"))
         if era:
             era = _ERA_LETTERS.get(era.upper(), era)
@@ -387,6 +405,7 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
         if date is None:
             return None, s, ["not_a_date"]
     elif (m := _MD_RE.match(s)) is not None:
+        inferred = True
         date, more = _infer_year(int(m.group("m")), int(m.group("d")), ref_date=ref_date, today=today,
                                  year=year, notes=notes)
         if date is None:
@@ -396,6 +415,10 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
         return None, s, ["not_a_date"]
     if not 1900 <= date.year <= 2099:
         return None, s, ["not_a_date:year"]
+    anchor = ref_date or today
+    if anchor is not None and not inferred and abs((date - anchor).days) > FAR_DAYS:
+        # a written year far from the order date (or the day of reading): a misread digit?
+        problems.append("out_of_range:far_from_reference")
     if weekday is not None and date.weekday() != weekday:
         problems.append("weekday_mismatch")
     return date, date.isoformat(), problems
@@ -447,7 +470,8 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
 
     Problems (reason codes): ``empty_required``, ``not_a_number`` / ``not_a_date``
     (value None, text = the normalised reading), ``pattern:<re>``, ``not_allowed``,
-    ``out_of_range:<why>``, ``lookalike_corrected``, ``year_inferred``, ``year_unknown``,
+    ``out_of_range:<why>`` (also a written year more than FAR_DAYS from ``ref_date`` or
+    ``today``), ``lookalike_corrected``, ``year_inferred``, ``year_unknown``,
     ``weekday_mismatch``. A negative number is ``out_of_range:negative`` unless the spec's
     ``min`` allows it (a stray dash in front of a number must not flip its sign silently).
     """

@@ -204,8 +204,8 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
         record_reasons.append("no_rows")
 
     kind = template.kind
+    specs = {c.name: c for t in template.tables for c in t.columns}
     for i, row in enumerate(f.rows):
-        specs = {c.name: c for t in template.tables for c in t.columns}
         for name, v in row.items():
             spec = specs.get(v.column or name)
             if spec is not None and spec.required and v.empty:

@@ -92,6 +92,7 @@ OK = [
     ("qty-ocr-comma-space", "quantity", "12, 345", 12345, "12345"),
     ("qty-wide-handwriting", "quantity", "1 2 0", 120, "120"),
     ("qty-times-prefix", "quantity", "×12", 12, "12"),
+    ("qty-space-thousands", "quantity", "12 345", 12345, "12345"),
     ("money-yen-sign", "money", "¥12,000", Decimal("12000"), "12000"),
     ("money-fullwidth-yen", "money", "￥１２，０００", Decimal("12000"), "12000"),
     ("money-backslash", "money", "\\12,000", Decimal("12000"), "12000"),
@@ -114,6 +115,7 @@ OK = [
     ("date-weekday-fullwidth", "date", "2026年12月5日（土）", D(2026, 12, 5), "2026-12-05"),
     ("date-kanji-numerals", "date", "二〇二六年十二月五日", D(2026, 12, 5), "2026-12-05"),
     ("date-dash-lookalike-sep", "date", "2026ー12ー05", D(2026, 12, 5), "2026-12-05"),
+    ("date-trailing-dot", "date", "2026.12.5.", D(2026, 12, 5), "2026-12-05"),
     # 和暦
     ("reiwa-kanji", "date", "令和8年12月5日", D(2026, 12, 5), "2026-12-05"),
     ("reiwa-R-dots", "date", "R8.12.5", D(2026, 12, 5), "2026-12-05"),
@@ -131,22 +133,38 @@ OK = [
     ("showa-last-day", "date", "S64.1.7", D(1989, 1, 7), "1989-01-07"),
     ("showa-kanji", "date", "昭和50年10月1日", D(1975, 10, 1), "1975-10-01"),
     ("taisho-kanji", "date", "大正15年12月24日", D(1926, 12, 24), "1926-12-24"),
-    # M/D with the order date as reference: the next such date on or after it
-    ("md-same-day", "date", "12/20", D(2026, 12, 20), "2026-12-20"),
-    ("md-later-same-year", "date", "12/28", D(2026, 12, 28), "2026-12-28"),
-    ("md-year-wrap", "date", "1/10", D(2027, 1, 10), "2027-01-10"),
-    ("md-kanji-wrap", "date", "1月10日", D(2027, 1, 10), "2027-01-10"),
-    ("md-odd-spacing", "date", "12 / 28", D(2026, 12, 28), "2026-12-28"),
-    ("md-fullwidth", "date", "１／１０", D(2027, 1, 10), "2027-01-10"),
-    ("md-dots", "date", "2.3", D(2027, 2, 3), "2027-02-03"),
 ]
 
 
 @pytest.mark.parametrize("type_, raw, value, text", [c[1:] for c in OK], ids=[c[0] for c in OK])
 def test_parse_ok(type_, raw, value, text):
-    p = parse_text(raw, spec(type_), ref_date=ORDER)
+    p = parse_text(raw, spec(type_))
     assert (p.value, p.text, p.problems) == (value, text, ())
     assert type(p.value) is type(value)
+
+
+# M/D dates: the year is the one of the next such date on or after the order date.
+YEAR_INFERENCE = [
+    # id, raw, ref_date, expected
+    ("md-same-day", "12/20", ORDER, D(2026, 12, 20)),
+    ("md-later-same-year", "12/28", ORDER, D(2026, 12, 28)),
+    ("md-year-wrap", "1/10", ORDER, D(2027, 1, 10)),
+    ("md-year-wrap-new-years-day", "1/1", D(2026, 12, 31), D(2027, 1, 1)),
+    ("md-kanji-wrap", "1月10日", ORDER, D(2027, 1, 10)),
+    ("md-odd-spacing", "12 / 28", ORDER, D(2026, 12, 28)),
+    ("md-kanji-odd-spacing", "1 月 10 日", ORDER, D(2027, 1, 10)),
+    ("md-fullwidth", "１／１０", ORDER, D(2027, 1, 10)),
+    ("md-dots", "2.3", ORDER, D(2027, 2, 3)),
+    ("md-spring-order", "4/15", D(2026, 3, 31), D(2026, 4, 15)),
+    ("md-feb-29-leap-ref", "2/29", D(2028, 1, 10), D(2028, 2, 29)),
+    ("md-full-date-ignores-ref", "2026/1/10", ORDER, D(2026, 1, 10)),
+]
+
+
+@pytest.mark.parametrize("raw, ref, expected", [c[1:] for c in YEAR_INFERENCE], ids=[c[0] for c in YEAR_INFERENCE])
+def test_year_inference(raw, ref, expected):
+    p = parse_text(raw, spec("date"), ref_date=ref)
+    assert (p.value, p.text, p.problems) == (expected, expected.isoformat(), ())
 
 
 # --- parse_text: problems --------------------------------------------------------------------
@@ -171,6 +189,8 @@ PROBLEMS = [
     ("qty-g-is-no-unit", spec("quantity"), "12g", {}, None, ("not_a_number",)),
     ("qty-yen-sign", spec("quantity"), "¥12", {}, None, ("not_a_number",)),
     ("qty-product-not-computed", spec("quantity"), "3×10", {}, None, ("not_a_number",)),
+    ("qty-two-numbers-not-joined", spec("quantity"), "12 3", {}, None, ("not_a_number",)),
+    ("qty-two-units", spec("quantity"), "12個5本", {}, None, ("not_a_number",)),
     ("money-bad-grouping", spec("money"), "12,34", {}, None, ("not_a_number",)),
     ("money-dot-as-comma", spec("money"), "1.200", {}, None, ("not_a_number:separator",)),
     ("money-negative", spec("money"), "▲500", {}, Decimal("-500"), ("out_of_range:negative",)),
@@ -187,6 +207,11 @@ PROBLEMS = [
     ("date-showa-64-jan-8", spec("date"), "S64.1.8", {}, D(1989, 1, 8), ("not_a_date:era",)),
     ("date-weekday-wrong", spec("date"), "2026/12/5(月)", {}, D(2026, 12, 5), ("weekday_mismatch",)),
     ("date-two-digit-year", spec("date"), "26/12/05", {}, D(2026, 12, 5), ("year_inferred:2026",)),
+    ("showa-far-from-order", spec("date"), "S8.12.5", {"ref_date": ORDER}, D(1933, 12, 5),
+     ("out_of_range:far_from_reference",)),
+    ("year-typo-far-from-today", spec("date"), "2062/12/05", {"today": ORDER}, D(2062, 12, 5),
+     ("out_of_range:far_from_reference",)),
+    ("heisei-letter-dot", spec("date"), "H.31.4.30", {}, D(2019, 4, 30), ()),
     ("md-no-reference", spec("date"), "12/5", {}, None, ("year_unknown",)),
     ("md-far-after-order", spec("date"), "12/1", {"ref_date": D(2026, 12, 5)}, D(2027, 12, 1),
      ("year_inferred:2027",)),
