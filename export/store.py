@@ -499,14 +499,20 @@ class Store:
     def _write_fields(self, doc_id: int, fields: list[dict[str, Any]]) -> None:
         existing = {(r["page_index"], r["name"]): r for r in self.db.query(
             "SELECT id, page_index, name, corrected_value FROM fields WHERE document_id = ?", [doc_id])}
-        new_rows = []
+        new_rows, updates = [], []
         for f in fields:
             old = existing.pop((f["page_index"], f["name"]), None)
             if old is None:
                 new_rows.append({**f, "document_id": doc_id})
             elif old["corrected_value"] is None:
-                self.db.table("fields").update(old["id"], f)  # same id: the review page's links hold
+                updates.append((f, old["id"]))  # same id: the review page's links hold
             # else: corrected by a clerk -> left exactly as it is
+        if updates:
+            columns = [c for c in updates[0][0] if not c.startswith("corrected_")]
+            self.db.conn.executemany(
+                f"UPDATE fields SET {', '.join(f'{c} = ?' for c in columns)}"
+                " WHERE id = ? AND corrected_value IS NULL",
+                [[f[c] for c in columns] + [fid] for f, fid in updates])
         if new_rows:
             self.db.table("fields").insert_all(new_rows)
         stale = [r["id"] for r in existing.values() if r["corrected_value"] is None]

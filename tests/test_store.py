@@ -440,3 +440,23 @@ def test_stats(store):
     assert s["documents"] == {"ok": 0, "review": 1, "unknown_form": 0, "failed": 1}
     assert s["order_lines"] == {"ok": 1, "review": 1}
     assert s["fields"]["review"] == 1 and s["not_exported"]["order_lines"] == 2
+
+
+def test_a_locked_database_is_a_transient_error_and_nothing_is_half_written(tmp_path, monkeypatch):
+    import faxflow.export.store as store_mod
+    from faxflow.templates.errors import TransientError
+
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "faxflow.db"
+    holder, other = Store.open(path), Store.open(path)
+    try:
+        with holder.transaction():
+            holder.db.execute("UPDATE meta SET value = value")
+            with pytest.raises(TransientError) as err:
+                other.save_document(source(), [order_page()])
+            assert err.value.permanent is False
+        other.save_document(source(), [order_page()])  # the lock is gone: the retry works
+        assert holder.has_document(SHA)
+    finally:
+        holder.close()
+        other.close()
