@@ -41,6 +41,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from faxflow.templates.errors import ConfigError, ExitCode, FaxflowError, TransientError
+from faxflow.templates.parse import canonical_money
 from faxflow.templates.reasons import code_of
 from faxflow.templates.types import Record, SourceFile, Value
 
@@ -633,8 +634,8 @@ class Store:
             superseded: set[int] = set()
             for name in HEADER_FALLBACK.get(kind, ()):
                 mine = own_header.get(name)
-                if not _blank(mine):
-                    continue
+                if not _blank(mine) or not _only_empty_required(mine):
+                    continue  # something there, or doubtful (e.g. alignment): no borrowing
                 earlier = _earlier_header(pages, header, pi, kind, name)
                 if earlier is not None:
                     if mine is not None:
@@ -821,6 +822,11 @@ def _blank(f: dict | None) -> bool:
     return f is None or (f["eff"] == "" and (f["corrected"] or not (f["raw_text"] or "").strip()))
 
 
+def _only_empty_required(f: dict | None) -> bool:
+    """A blank box whose only complaint is that it is blank."""
+    return f is None or f["corrected"] or all(code_of(r) == "empty_required" for r in f["reason_list"])
+
+
 def _earlier_header(pages: list[dict], header: dict[int, dict[str, dict]], pi: int, kind: str,
                     name: str) -> dict | None:
     """The nearest earlier page of the same kind whose ``name`` box is filled."""
@@ -866,12 +872,13 @@ _CJK = r"\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900
 _CJK_GAP = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
 _DASHES = re.compile("[ー－―‐‑−–—]")
 _INT = re.compile(r"-?\d+")
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff]")
 
 
 def canonical_correction(value_type: str, value: str, *, name: str = "", file: str | None = None,
                          page: int | None = None) -> str:
     """A clerk's input in the canonical text form of ``value_type`` (or CorrectionError)."""
-    text = unicodedata.normalize("NFKC", value or "").strip()
+    text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", value or "")).strip()
     text = re.sub(r"\s+", " ", text)
     if text == "":
         return ""
@@ -892,8 +899,7 @@ def canonical_correction(value_type: str, value: str, *, name: str = "", file: s
             raise refuse("an amount in yen is expected", "金額（円）を入力してください") from exc
         if not d.is_finite() or not re.fullmatch(r"-?\d+(\.\d+)?", digits):
             raise refuse("an amount in yen is expected", "金額（円）を入力してください")
-        out = format(d.normalize(), "f")
-        return "0" if out in ("-0", "0") else out
+        return canonical_money(d + 0)  # + 0 turns -0 into 0
     if value_type == "date":
         m = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
         try:

@@ -460,3 +460,14 @@ def test_a_locked_database_is_a_transient_error_and_nothing_is_half_written(tmp_
     finally:
         holder.close()
         other.close()
+
+
+def test_blank_header_box_on_a_doubtful_page_does_not_borrow(store):
+    p0 = order_page(0)
+    p1 = order_page(1, rows=[{"part_no": cell(0, "part_no", "EF-1", page=1)}])
+    p1.header["order_no"] = val("order_no", "", page=1, status="review",
+                                reasons=("empty_required", "alignment_doubtful"))
+    store.save_document(source(), [p0, p1])
+    line = rows(store, "SELECT * FROM order_lines WHERE page_index = 1")[0]
+    assert (line["order_no"], line["status"]) == ("", "review")
+    assert "alignment_doubtful" in json.loads(line["reasons"])
