@@ -471,3 +471,9 @@ def test_blank_header_box_on_a_doubtful_page_does_not_borrow(store):
     line = rows(store, "SELECT * FROM order_lines WHERE page_index = 1")[0]
     assert (line["order_no"], line["status"]) == ("", "review")
     assert "alignment_doubtful" in json.loads(line["reasons"])
+
+
+def test_undecodable_file_name_is_stored_readably(store):
+    # os.fsdecode gives lone surrogates for a non-UTF-8 name (a Shift_JIS name on a share).
+    store.save_document(source(name="\udc93\udc5a.tif"), [order_page()])
+    assert rows(store, "SELECT source_name FROM documents")[0]["source_name"] == "\\udc93\\udc5a.tif"
