@@ -268,3 +268,59 @@ def print_report(report: EvalReport, console=None) -> None:
         for ex in report.silent_examples[:20]:
             console.print(f"  {ex['file']} p{ex['page'] + 1} {ex['field']} row={ex['row']}: "
                           f"truth={ex['truth']!r} read={ex['read']!r} raw={ex['raw']!r} conf={ex['confidence']}")
+
+
+def records_from_store(db_path: Path) -> dict[str, list]:
+    """Rebuild light Records from what landed in SQLite, keyed by source file name.
+
+    Lets ``faxflow demo`` (and the integration test) grade the database itself, not
+    the in-memory results: what the municipal platform would receive.
+    """
+    import sqlite3
+
+    from faxflow.templates.types import Record, Value
+
+    con = sqlite3.connect(str(db_path))
+    con.row_factory = sqlite3.Row
+    try:
+        docs = {r["id"]: r for r in con.execute("select id, source_name, sha256 from documents")}
+        pages = {(r["document_id"], r["page_index"]): r for r in con.execute(
+            "select document_id, page_index, template, kind, status from pages")}
+        fields_by_page: dict[tuple[int, int], list] = defaultdict(list)
+        for f in con.execute("select * from fields"):
+            fields_by_page[(f["document_id"], f["page_index"])].append(f)
+    finally:
+        con.close()
+    out: dict[str, list] = defaultdict(list)
+    for (doc_id, page_index), p in sorted(pages.items()):
+        doc = docs[doc_id]
+        header: dict = {}
+        rows: dict[int, dict] = defaultdict(dict)
+        for f in fields_by_page.get((doc_id, page_index), []):
+            corrected = f["corrected_value"] if "corrected_value" in f.keys() else None
+            v = Value(sha256=doc["sha256"], page_index=page_index, name=f["name"], box=(0, 0, 0, 0),
+                      raw_text=f["raw_text"] or "", value=None,
+                      text=corrected if corrected is not None else (f["value"] or ""),
+                      value_type=f["value_type"] or "", confidence=f["confidence"] or 0.0,
+                      engine=f["engine"] or "", status=f["status"] or "review",
+                      table=f["table_name"], row=f["row_index"], column=f["column_name"])
+            if f["table_name"] is None:
+                header[f["name"]] = v
+            else:
+                rows[f["row_index"]][f["column_name"]] = v
+        out[doc["source_name"]].append(Record(
+            sha256=doc["sha256"], page_index=page_index, template_name=p["template"], kind=p["kind"],
+            header=header, rows=[rows[i] for i in sorted(rows)], status=p["status"] or "review"))
+    return out
+
+
+def evaluate_store(db_path: Path, truth_dir: Path) -> EvalReport:
+    """Grade the database contents against the truth files of the scans it came from."""
+    report = EvalReport()
+    stored = records_from_store(db_path)
+    for tp in _truth_files(Path(truth_dir)):
+        truth = json.loads(tp.read_text(encoding="utf-8"))
+        records = stored.get(truth["file"])
+        compare_document(truth, records or [], report,
+                         failed=None if records is not None else "not in the database")
+    return report

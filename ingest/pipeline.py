@@ -141,7 +141,7 @@ class Pipeline:
                               header=header, rows=rows, align_ok=aligned.ok, align_score=aligned.score)
         from dataclasses import replace
 
-        return replace(record, notes=tuple(page.notes) + tuple(aligned.notes))
+        return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))
 
     def _read_crops(self, crops, template, work, page_number):
         from faxflow.templates.parse import make_value
@@ -151,14 +151,15 @@ class Pipeline:
         header_crops = [c for c in crops if c.table is None]
         cell_crops = [c for c in crops if c.table is not None]
         header = {}
+        today = _today()
         # Header first: the order date (or the ledger's year) anchors M/D dates in the rows.
         for crop in sorted(header_crops, key=lambda c: c.spec.type == "date", reverse=True):
             reading = self.reader.read(crop)
-            header[crop.name] = make_value(crop, reading, ref_date=None,
+            header[crop.name] = make_value(crop, reading, ref_date=None, today=today,
                                            threshold=hw_threshold if reading.engine == "handwriting" else threshold)
             if work is not None:
                 _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
-        ref_date = _reference_date(header, template)
+        ref_date, year = _reference_date(header, template)
         by_row: dict[tuple[str, int], dict] = {}
         for crop in cell_crops:
             by_row.setdefault((crop.table, crop.row), {})[crop.column] = crop
@@ -172,7 +173,8 @@ class Pipeline:
             for column, crop in cells.items():
                 reading = self.reader.read(crop, ref_date=ref_date)
                 thr = hw_threshold if reading.engine == "handwriting" else threshold
-                values[column] = make_value(crop, reading, ref_date=ref_date, threshold=thr)
+                values[column] = make_value(crop, reading, ref_date=ref_date, year=year, today=today,
+                                            threshold=thr)
                 if work is not None:
                     _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
             rows.append(values)
@@ -203,18 +205,24 @@ def document_status(records: list[Record]) -> str:
     return "ok"
 
 
-def _reference_date(header: dict, template) -> "object | None":
-    """The date that anchors M/D dates: the order date, or Jan 1 of a ledger's year."""
+def _today():
+    import datetime as dt
+
+    return dt.date.today()
+
+
+def _reference_date(header: dict, template) -> tuple:
+    """What anchors M/D dates in the rows: (the order date, a ledger's written year)."""
     import datetime as dt
 
     od = header.get("order_date")
-    if od is not None and isinstance(od.value, dt.date):
-        return od.value
+    ref = od.value if od is not None and isinstance(od.value, dt.date) else None
+    year = None
     if template.year_hint and template.year_hint in header:
         y = header[template.year_hint].value
         if isinstance(y, int) and 1900 < y < 2200:
-            return dt.date(y, 1, 1)
-    return None
+            year = y
+    return ref, year
 
 
 def _text_lang(languages: str) -> str:

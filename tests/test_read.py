@@ -1,0 +1,66 @@
+"""The reading stage: engine choice by hint, and two readings that must agree."""
+
+import numpy as np
+import pytest
+
+from conftest import FakeEngine, make_crop
+from faxflow.ocr.read import FieldReader
+
+INK = np.zeros((40, 120), np.uint8)
+
+
+class FakeHand(FakeEngine):
+    name = "handwriting"
+
+    def __init__(self, answers, p_hand: float):
+        super().__init__(answers)
+        self.p_hand = p_hand
+
+    def looks_handwritten(self, image):
+        return self.p_hand
+
+
+CASES = [
+    # id, hint, type, printed answer, restricted answer, hand answer, p_hand, expect text, expect disagree, engine
+    ("printed_agree", "printed", "quantity", ("120", 0.9), ("120", 0.95), None, 0.0, "120", False, "fake"),
+    ("printed_disagree", "printed", "quantity", ("120", 0.9), ("128", 0.95), None, 0.0, "120", True, "fake"),
+    ("printed_text_single_read", "printed", "text", ("ボルト", 0.9), None, None, 0.0, "ボルト", False, "fake"),
+    ("hand_hint", "handwritten", "quantity", ("999", 0.9), ("999", 0.9), ("37", 0.97), 0.0, "37", False,
+     "handwriting"),
+    ("auto_looks_hand", "auto", "date", ("1215", 0.5), ("1215", 0.5), ("12/5", 0.96), 0.9, "12/5", False,
+     "handwriting"),
+    ("auto_looks_printed", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.1, "40", False, "fake"),
+    ("auto_ambiguous_agree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("40", 0.99), 0.5, "40", False,
+     None),
+    ("auto_ambiguous_disagree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.5, None, True,
+     None),
+]
+
+
+@pytest.mark.parametrize("hint,ftype,printed,restricted,hand,p_hand,text,disagree,engine",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_engine_choice_and_agreement(hint, ftype, printed, restricted, hand, p_hand, text, disagree, engine):
+    printed_engine = FakeEngine({"f": printed}, {"f": restricted} if restricted else {})
+    hand_engine = FakeHand({"f": hand}, p_hand) if hand else None
+    reading = FieldReader(printed_engine, hand_engine).read(make_crop(INK, type=ftype, hint=hint))
+    if text is not None:
+        assert reading.text == text
+    assert ("engines_disagree" in reading.notes) is disagree
+    if engine is not None:
+        assert reading.engine == engine
+
+
+def test_empty_cell_is_not_read():
+    engine = FakeEngine({"f": ("7", 0.99)})
+    reading = FieldReader(engine).read(make_crop(np.full((40, 120), 255, np.uint8), type="quantity"))
+    assert reading.text == "" and reading.engine == "blank" and engine.calls == []
+
+
+def test_disagreement_becomes_review_value():
+    from faxflow.templates.parse import make_value
+
+    crop = make_crop(INK, type="quantity")
+    reading = FieldReader(FakeEngine({"f": ("120", 0.99)}, {"f": ("128", 0.99)})).read(crop)
+    value = make_value(crop, reading, threshold=0.8)
+    assert value.status == "review" and "engines_disagree" in value.reasons
+    assert value.raw_text == "120" and value.confidence > 0
