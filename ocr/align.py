@@ -1,0 +1,460 @@
+"""Warp a page onto its template's reference image, and know when that failed.
+
+``align_page(page, template, match=None) -> AlignedPage``
+
+1. Coarse: the similarity found by ``templates.match`` (features at ~100 dpi, good
+   to ~1-3 px at 200 dpi). Without a match it is computed here; if even that fails a
+   dpi-only guess (upright, top-left) is tried.
+2. Refine by patches: up to ``MAX_PATCHES`` small windows of the reference's *printed*
+   form (label text, box corners, line crossings; never the fill-in zones' content,
+   so a filled-in reference image does not pull the fit), chosen once per template
+   for being distinctive within the search radius, are found on the coarsely warped
+   page by normalised cross-correlation with a sub-pixel peak. RANSAC fits an
+   affine transform to the displacements, or a homography when the page is a
+   photo-like perspective (the affine residual is large and the homography
+   explains it). Two passes: +-16 px, then +-4 px (at 200 dpi).
+3. Verify: ``score`` = overlay of the warped page on the reference's printed pixels
+   (harmonic mean of recall and precision, 1-px tolerance at 200 dpi), and the share
+   of patches that agree with the fit. ``ok`` needs ``score >= OK_SCORE`` and
+   ``patch agreement >= OK_AGREEMENT``; thresholds calibrated on synthetic pages
+   (good: distortions of the tests, FAX standard mode, speckle, thin/bold print;
+   wrong: shifts of 4+ px, one row pitch, another form) - see tests/test_align.py.
+
+The aligned image has the reference's size and dpi. ``transform`` maps page pixels
+to reference pixels (3x3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faxflow.templates.match import (
+    MatchResult,
+    Reference,
+    ink_mask,
+    match_page,
+    overlay_score,
+    reference_for,
+    scale_matrix,
+    to_gray,
+    valid_mask,
+    warp_mask,
+)
+from faxflow.templates.model import Template
+from faxflow.templates.types import AlignedPage, Page
+
+REFINE_DPI = 200.0  # patches are compared at this resolution (or the reference's, if lower)
+PATCH_MM = 8.0  # patch side
+GRID_MM = 22.0  # at most one patch per grid cell of this size
+MAX_PATCHES = 80
+# (search radius, RANSAC threshold) in pixels at 200 dpi. The first pass is loose so that a
+# curved sheet gets a compromise fit rather than an exact fit of one corner extrapolated.
+PASSES = ((16.0, 6.0), (6.0, 1.0))
+MIN_NCC = 0.45  # a patch counts as found above this correlation
+MIN_FIT = 8  # correspondences needed for an affine fit
+OK_SCORE = 0.60  # overlay score for ok (good pages >= ~0.8; 4+ px off or wrong form <= ~0.5)
+OK_AGREEMENT = 0.40  # share of patches found and agreeing with the fit
+FIELD_LOOSE_PX = 6.0  # RANSAC threshold (200 dpi) of the rigid compromise under a curved sheet
+SCORE_TOL_200 = 2  # overlay tolerance in pixels at 200 dpi (print weight and FAX loss vary)
+
+
+@dataclass(frozen=True)
+class _Patches:
+    scale: float  # refine image = reference * scale
+    size: int  # patch side (refine pixels)
+    centers: np.ndarray  # (N, 2) float, refine pixels
+    images: tuple[np.ndarray, ...]  # float32 patches of the blurred printed form
+    static: np.ndarray  # bool printed-form mask at refine scale
+    ink: np.ndarray  # bool reference ink at refine scale
+    zones: np.ndarray  # bool fill-in zones at refine scale
+
+
+def _blur(img: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), 1.2)
+
+
+def _resize_mask(mask: np.ndarray, s: float, shape: tuple[int, int]) -> np.ndarray:
+    if s == 1.0:
+        return mask.copy()
+    u8 = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return u8 > 60
+
+
+def _patches(ref: Reference) -> _Patches:
+    """Distinctive patches of the printed form (cached in the Reference)."""
+    cached = ref.extra.get("align_patches")
+    if cached is not None:
+        return cached
+    s = min(1.0, REFINE_DPI / ref.dpi)
+    h, w = ref.shape
+    shape = (max(1, int(round(h * s))), max(1, int(round(w * s))))
+    static = _resize_mask(ref.static, s, shape)
+    img = _blur(np.where(static, 0, 255).astype(np.float32))
+    px200 = ref.dpi * s / 200.0  # refine pixels per 200-dpi pixel
+    size = int(round(PATCH_MM / 25.4 * ref.dpi * s)) | 1
+    half = size // 2
+    search = int(math.ceil(PASSES[0][0] * px200))
+    margin = half + search + 2
+    # cornerness of the printed form
+    eig = cv2.cornerMinEigenVal(img, blockSize=7, ksize=3)
+    ink_density = cv2.boxFilter(static.astype(np.float32), -1, (size, size))
+    zones = _resize_mask(ref.zones, s, shape)
+    zone_density = cv2.boxFilter(zones.astype(np.float32), -1, (size, size))
+    ok = (ink_density > 0.03) & (ink_density < 0.6) & (zone_density < 0.6)
+    ok[:margin, :] = False
+    ok[-margin:, :] = False
+    ok[:, :margin] = False
+    ok[:, -margin:] = False
+    eig = np.where(ok, eig, 0)
+    grid = max(size, int(round(GRID_MM / 25.4 * ref.dpi * s)))
+    cands = []
+    for gy in range(0, shape[0], grid):
+        for gx in range(0, shape[1], grid):
+            cell = eig[gy:gy + grid, gx:gx + grid]
+            if cell.size == 0:
+                continue
+            iy, ix = np.unravel_index(int(np.argmax(cell)), cell.shape)
+            v = float(cell[iy, ix])
+            if v > 0:
+                cands.append((v, gx + ix, gy + iy))
+    cands.sort(reverse=True)
+    centers, images = [], []
+    for _, cx, cy in cands:
+        patch = img[cy - half:cy + half + 1, cx - half:cx + half + 1]
+        if patch.std() < 5:
+            continue
+        # distinctive within the search radius: the second-best correlation peak
+        # (away from the true position) must be clearly lower
+        win = img[cy - half - search:cy + half + search + 1, cx - half - search:cx + half + search + 1]
+        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
+        c = search
+        r[max(0, c - 3):c + 4, max(0, c - 3):c + 4] = -1
+        if r.max() > 0.8:
+            continue
+        centers.append((cx, cy))
+        images.append(patch.copy())
+        if len(centers) >= MAX_PATCHES:
+            break
+    ink = _resize_mask(ref.ink, s, shape)
+    p = _Patches(scale=s, size=size, centers=np.array(centers, float).reshape(-1, 2), images=tuple(images),
+                 static=static, ink=ink, zones=zones)
+    ref.extra["align_patches"] = p
+    return p
+
+
+def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
+    def off(a: float, b: float, c: float) -> float:
+        d = a - 2 * b + c
+        return 0.0 if abs(d) < 1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
+
+    dx = off(r[y, x - 1], r[y, x], r[y, x + 1]) if 0 < x < r.shape[1] - 1 else 0.0
+    dy = off(r[y - 1, x], r[y, x], r[y + 1, x]) if 0 < y < r.shape[0] - 1 else 0.0
+    return x + dx, y + dy
+
+
+def _find_patches(warped: np.ndarray, pt: _Patches, search: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(found mask, displacement (N,2), peak ncc) of each patch on the warped page (refine scale)."""
+    n = len(pt.images)
+    found = np.zeros(n, bool)
+    disp = np.zeros((n, 2))
+    peak = np.zeros(n)
+    half = pt.size // 2
+    H, W = warped.shape
+    for i, ((cx, cy), patch) in enumerate(zip(pt.centers.astype(int), pt.images)):
+        y0, y1 = cy - half - search, cy + half + search + 1
+        x0, x1 = cx - half - search, cx + half + search + 1
+        if y0 < 0 or x0 < 0 or y1 > H or x1 > W:
+            continue
+        win = warped[y0:y1, x0:x1]
+        if win.std() < 3:
+            continue
+        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
+        _, mx, _, (bx, by) = cv2.minMaxLoc(r)
+        peak[i] = mx
+        if mx < MIN_NCC or bx in (0, r.shape[1] - 1) or by in (0, r.shape[0] - 1):
+            continue
+        sx, sy = _subpixel(r, by, bx)
+        found[i] = True
+        disp[i] = (sx - search, sy - search)
+    return found, disp, peak
+
+
+def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    ph = np.c_[pts, np.ones(len(pts))] @ m.T
+    return ph[:, :2] / ph[:, 2:3]
+
+
+def _spread(pts: np.ndarray, shape: tuple[int, int]) -> int:
+    """How many quadrants of the image hold at least one point."""
+    h, w = shape
+    q = set(zip((pts[:, 0] > w / 2).tolist(), (pts[:, 1] > h / 2).tolist()))
+    return len(q)
+
+
+def _fit(src: np.ndarray, dst: np.ndarray, thr: float, shape: tuple[int, int],
+         allow_h: bool) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """Page->reference model from correspondences: affine, or homography when it clearly helps."""
+    if len(src) < MIN_FIT:
+        return None, np.zeros(len(src), bool), "too-few-patches"
+    a, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr, maxIters=4000,
+                                  confidence=0.999, refineIters=20)
+    if a is None:
+        return None, np.zeros(len(src), bool), "fit-failed"
+    inl = inl.ravel().astype(bool)
+    A = np.vstack([a, [0, 0, 1]])
+    model, kind = A, "affine"
+    if allow_h and len(src) >= 12 and _spread(dst, shape) >= 3:
+        res_a = np.linalg.norm(_apply(A, src[inl]) - dst[inl], axis=1)
+        Hm, hin = cv2.findHomography(src, dst, cv2.RANSAC, thr, maxIters=4000, confidence=0.999)
+        if Hm is not None:
+            hin = hin.ravel().astype(bool)
+            common = inl & hin
+            res_h = np.linalg.norm(_apply(Hm, src[common]) - dst[common], axis=1) if common.any() else res_a
+            rms_a = float(np.sqrt(np.mean(res_a ** 2)))
+            rms_h = float(np.sqrt(np.mean(res_h ** 2)))
+            if hin.sum() >= 8 and ((hin.sum() > inl.sum() * 1.1)
+                                   or (rms_a > 0.35 * thr and rms_h < 0.7 * rms_a and hin.sum() >= inl.sum())):
+                model, inl, kind = Hm / Hm[2, 2], hin, "homography"
+    return model, inl, kind
+
+
+def _fallback_transform(page_shape: tuple[int, int], page_dpi: float, ref: Reference) -> np.ndarray:
+    s = ref.dpi / page_dpi if page_dpi and 40 <= page_dpi <= 1200 else ref.shape[1] / page_shape[1]
+    return scale_matrix(s)
+
+
+# --------------------------------------------------------------------------------------
+# the warp: a global model plus, for curved sheets, a smooth residual field
+
+
+def _poly_terms(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
+    cols = [np.ones_like(x)]
+    for d in range(1, degree + 1):
+        for i in range(d + 1):
+            cols.append(x ** (d - i) * y ** i)
+    return np.stack(cols, axis=-1)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """Smooth displacement R(x) (reference pixels) fitted to patch residuals:
+    reference point x shows page point model^-1(x - R(x)). Outside the box of the
+    patches it is held constant (no polynomial extrapolation)."""
+
+    degree: int
+    coef: np.ndarray  # (terms, 2)
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 of the patches (reference pixels)
+
+    def __call__(self, pts: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = self.box
+        x = (np.clip(pts[..., 0], x0, x1) - x0) / max(x1 - x0, 1) * 2 - 1
+        y = (np.clip(pts[..., 1], y0, y1) - y0) / max(y1 - y0, 1) * 2 - 1
+        return _poly_terms(x, y, self.degree) @ self.coef
+
+
+def _fit_field(pts: np.ndarray, resid: np.ndarray, tol: float) -> tuple[_Field | None, np.ndarray]:
+    """Robust polynomial fit of residuals; (field, inlier mask) or (None, ...) if too few points."""
+    n = len(pts)
+    degree = 3 if n >= 30 else 2 if n >= 15 else 0
+    if degree == 0:
+        return None, np.zeros(n, bool)
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    box = (float(x0), float(y0), float(x1), float(y1))
+    keep = np.ones(n, bool)
+    field = None
+    for _ in range(4):
+        if keep.sum() < (10 if degree == 3 else 6) + 3:
+            return None, keep
+        f = _Field(degree, np.zeros((1, 2)), box)
+        a = _poly_terms(*(((np.clip(pts[keep, i], box[i], box[i + 2]) - box[i]) / max(box[i + 2] - box[i], 1) * 2 - 1)
+                          for i in (0, 1)), degree)
+        coef, *_ = np.linalg.lstsq(a, resid[keep], rcond=None)
+        field = _Field(degree, coef, box)
+        err = np.linalg.norm(field(pts) - resid, axis=1)
+        new = err <= max(tol, 2.5 * float(np.median(err[keep])))
+        if np.array_equal(new, keep):
+            break
+        keep = new
+        del f
+    if field is None:
+        return None, keep
+    err = np.linalg.norm(field(pts) - resid, axis=1)
+    return field, err <= tol
+
+
+@dataclass(frozen=True)
+class _Warp:
+    model: np.ndarray  # page -> reference (3x3, full resolution)
+    field: _Field | None = None
+
+    def ref_to_page(self, pts: np.ndarray) -> np.ndarray:
+        """Reference pixels (full resolution) -> page pixels."""
+        q = pts - self.field(pts) if self.field is not None else pts
+        return _apply(np.linalg.inv(self.model), q)
+
+    def render(self, gray: np.ndarray, shape: tuple[int, int], scale: float = 1.0,
+               border: int = 255) -> np.ndarray:
+        """The page in the reference frame, at ``scale`` of the reference resolution."""
+        S = scale_matrix(scale)
+        interp = cv2.INTER_AREA if scale < 1 and self.field is None else cv2.INTER_LINEAR
+        if self.field is None:
+            return cv2.warpPerspective(gray, S @ self.model, (shape[1], shape[0]), flags=interp,
+                                       borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        step = 8
+        gh, gw = (shape[0] + step - 1) // step + 1, (shape[1] + step - 1) // step + 1
+        gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float64) * step
+        ref = np.stack([(gx + 0.5) / scale - 0.5, (gy + 0.5) / scale - 0.5], axis=-1)  # output px -> reference px
+        page = self.ref_to_page(ref.reshape(-1, 2)).reshape(gh, gw, 2).astype(np.float32)
+        # upsample the coarse map (the mapping is smooth) to every output pixel
+        mx = cv2.resize(page[..., 0], (gw * step, gh * step), interpolation=cv2.INTER_LINEAR)
+        my = cv2.resize(page[..., 1], (gw * step, gh * step), interpolation=cv2.INTER_LINEAR)
+        off = step / 2 - 0.5  # resize aligns pixel centres: shift back to the grid nodes
+        tx = np.float32([[1, 0, -off], [0, 1, -off]])
+        mx = cv2.warpAffine(mx, tx, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        my = cv2.warpAffine(my, tx, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _correspondences(gray: np.ndarray, pt: _Patches, warp: _Warp, radius200: float, px200: float
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(reference points, page points, search radius) of the patches found on the page."""
+    search = max(2, int(math.ceil(radius200 * px200)))
+    warped = _blur(warp.render(gray, pt.static.shape, pt.scale).astype(np.float32))
+    found, disp, _ = _find_patches(warped, pt, search)
+    Sinv = np.linalg.inv(scale_matrix(pt.scale))
+    ref_pts = _apply(Sinv, pt.centers[found])  # full-resolution reference pixels
+    seen = _apply(Sinv, pt.centers[found] + disp[found])
+    return ref_pts, warp.ref_to_page(seen), search
+
+
+def refine(gray: np.ndarray, ref: Reference, transform: np.ndarray, *, allow_homography: bool = True,
+           allow_field: bool = True) -> tuple[_Warp, dict]:
+    """Refine a page->reference transform with the template's patches. Returns (warp, info)."""
+    pt = _patches(ref)
+    px200 = ref.dpi / 200.0  # full-resolution reference pixels per 200-dpi pixel
+    info = {"patches": len(pt.images), "agree": 0, "model": "coarse", "agreement": 0.0, "rms": 0.0}
+    warp = _Warp(np.asarray(transform, float))
+    if len(pt.images) < MIN_FIT:
+        info["model"] = "coarse-few-patches"
+        return warp, info
+    n = len(pt.images)
+    for k, (radius, thr) in enumerate(PASSES):
+        ref_pts, page_pts, _ = _correspondences(gray, pt, warp, radius, px200 * pt.scale)
+        if len(ref_pts) < MIN_FIT:
+            info.update(agree=len(ref_pts), agreement=len(ref_pts) / n, model="coarse-patches-not-found")
+            return warp, info
+        src, dst = page_pts.astype(np.float32), ref_pts.astype(np.float32)
+        model, inl, kind = _fit(src, dst, thr * px200, ref.shape, allow_homography)
+        if model is None:
+            info.update(model=f"coarse-{kind}")
+            return warp, info
+        last = k == len(PASSES) - 1
+        if last and allow_field and len(ref_pts) >= 15 and inl.sum() < 0.85 * len(ref_pts):
+            # a curved sheet: no rigid model explains the patches to 1 px. Take the loose
+            # compromise and fit its smooth residuals.
+            loose, linl, lkind = _fit(src, dst, FIELD_LOOSE_PX * px200, ref.shape, allow_homography)
+            if loose is not None:
+                lw = _Warp(loose / loose[2, 2])
+                resid = ref_pts - _apply(lw.model, page_pts)
+                field, fin = _fit_field(ref_pts[linl], resid[linl], thr * px200)
+                if field is not None and fin.sum() >= max(1.2 * inl.sum(), 15):
+                    fw = _Warp(lw.model, field)
+                    # verify on the re-rendered page: patches must now sit where the field says
+                    ref2, page2, _ = _correspondences(gray, pt, fw, 3.0, px200 * pt.scale)
+                    if len(ref2) >= 15:
+                        resid2 = ref2 - _apply(fw.model, page2)
+                        field2, fin2 = _fit_field(ref2, resid2, thr * px200)
+                        if field2 is not None and fin2.sum() >= max(1.2 * inl.sum(), 15):
+                            e2 = np.linalg.norm(field2(ref2[fin2]) - resid2[fin2], axis=1)
+                            info.update(agree=int(fin2.sum()), model=f"{lkind}+field{field2.degree}",
+                                        agreement=float(fin2.sum()) / n,
+                                        rms=float(np.sqrt(np.mean(e2 ** 2))) / px200)
+                            return _Warp(fw.model, field2), info
+        warp = _Warp(model / model[2, 2])
+        err = np.linalg.norm(ref_pts - _apply(warp.model, page_pts), axis=1)
+        info.update(agree=int(inl.sum()), model=kind, agreement=float(inl.sum()) / n,
+                    rms=float(np.sqrt(np.mean(err[inl] ** 2))) / px200 if inl.any() else 0.0)
+    return warp, info
+
+
+def _drop_specks(mask: np.ndarray, max_area: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask
+    keep = stats[:, cv2.CC_STAT_AREA] > max_area
+    keep[0] = False
+    return keep[labels]
+
+
+def alignment_score(gray: np.ndarray, ref: Reference, transform: np.ndarray | _Warp,
+                    aligned: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(score, recall, precision): how well the page, warped by ``transform``, overlays the
+    reference's printed form, at refine resolution with a 2-px (200 dpi) tolerance.
+    ``aligned`` (the full-resolution warp) is reused when the reference is at refine scale."""
+    pt = _patches(ref)
+    warp = transform if isinstance(transform, _Warp) else _Warp(np.asarray(transform, float))
+    shape = pt.static.shape
+    if aligned is not None and pt.scale == 1.0:
+        page = aligned
+    else:
+        page = warp.render(gray, shape, pt.scale)
+    page_ink = ink_mask(page)
+    px200 = ref.dpi * pt.scale / 200.0
+    page_ink = _drop_specks(page_ink, int(round(4 * px200 * px200)))
+    valid = warp.render(np.full(gray.shape[:2], 255, np.uint8), shape, pt.scale, border=0) > 128
+    valid = cv2.erode(valid.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    tol = max(1, int(round(SCORE_TOL_200 * px200)))
+    return overlay_score(pt.static, pt.ink, pt.zones, page_ink, valid, tol)
+
+
+def align_page(page: Page, template: Template, match: MatchResult | None = None) -> AlignedPage:
+    """The page warped onto the template's reference (its size, its dpi), with a trust score.
+
+    Never raises for a bad page: a failed alignment comes back with ``ok=False``, the
+    best transform found, and the reason in ``notes``.
+    """
+    notes: list[str] = []
+    gray = to_gray(np.asarray(page.image))
+    ref = reference_for(template)
+    h, w = ref.shape
+    transform = None
+    if match is not None and match.transform is not None and (match.template is None
+                                                              or match.template.name == template.name):
+        transform = np.asarray(match.transform, float)
+    else:
+        m2 = match_page(gray, page.dpi, [template])
+        if m2.transform is not None:
+            transform = m2.transform
+            match = m2
+        else:
+            notes.append("align:no-feature-match")
+    if transform is None:
+        transform = _fallback_transform(gray.shape[:2], page.dpi, ref)
+        notes.append("align:dpi-guess")
+    if match is not None and match.rotation:
+        notes.append(f"rotated-{match.rotation}")
+
+    sub = gray[::3, ::3]
+    binary = bool(np.count_nonzero((sub > 40) & (sub < 215)) < 0.02 * sub.size)
+    try:
+        warp, info = refine(gray, ref, transform)
+    except (cv2.error, np.linalg.LinAlgError) as exc:  # degenerate transform: keep the coarse one, flagged
+        warp = _Warp(np.asarray(transform, float))
+        info = {"patches": 0, "agree": 0, "model": f"error:{type(exc).__name__}", "agreement": 0.0, "rms": 0.0}
+    image = warp.render(gray, (h, w))
+    if binary:
+        image = np.where(image < 170, 0, 255).astype(np.uint8)  # 170 keeps a 1-px line split over 2 pixels
+    score, recall, precision = alignment_score(gray, ref, warp, image)
+    agreement = info["agreement"]
+    ok = score >= OK_SCORE and agreement >= OK_AGREEMENT and not str(info["model"]).startswith(("coarse", "error"))
+    notes.append(f"align:{info['model']} patches={info['agree']}/{info['patches']} rms={info['rms']:.2f}px "
+                 f"score={score:.2f} recall={recall:.2f} precision={precision:.2f}")
+    if not ok:
+        notes.append("alignment_doubtful")
+    return AlignedPage(page=page, template_name=template.name, image=image, transform=warp.model,
+                       score=float(score), ok=bool(ok), notes=tuple(notes))

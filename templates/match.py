@@ -1,0 +1,727 @@
+"""Recognise the form on a page: which template, and roughly where it lies.
+
+``match_page(image, dpi, templates, read_text=...)`` compares the page with every
+template's reference image and returns a ``MatchResult``: the template (or None with
+a reason: an unknown form is a normal outcome, never an exception), a coarse 3x3
+transform page -> reference pixels, and the evidence.
+
+How:
+1. Both images are brought to a common working resolution (``WORK_DPI``, ~1170 px on
+   the long side of A4) using their dpi. ORB features (rotation invariant, so a page
+   left at 90/180/270 degrees is found too) are matched with Lowe's ratio test and
+   RANSAC fits a similarity (rotation, uniform scale, shift). Reference features are
+   only taken from the *printed* form: ink outside the template's field boxes and
+   table bodies, plus ruling lines, so a filled-in reference image does not teach
+   the matcher its handwriting.
+2. A plausible transform (enough inliers, scale near what the dpi says, angle near a
+   multiple of 90 degrees) is verified by overlay: the page, warped onto the
+   reference, must cover the reference's printed pixels (recall) and its own ink
+   outside the fill-in zones must lie on printed pixels of the reference
+   (precision). ``score`` is their harmonic mean. Thresholds in ``MIN_INLIERS`` and
+   ``MIN_SCORE`` (calibrated on synthetic good/wrong pairs, see tests/test_match.py).
+3. Keywords and anchors: if a passing template declares ``keywords`` or ``anchors``
+   and a ``read_text`` OCR callback is given, the header band of the page (warped
+   into the reference frame, top 30%) is read; if no keyword is there, the whole
+   page is read once. A template whose keywords are all missing is rejected; when
+   several pass, the one with more keyword hits wins, then the higher score.
+
+Reference features are computed once per template (and reference file mtime) and
+cached in memory (``reference_for``); ``ocr.align`` reuses the same ``Reference``.
+This module uses only NumPy and OpenCV and imports nothing else of ours except the
+template model (dependency rule: ``templates/`` is the bottom of the graph).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faxflow.templates.model import Template
+
+WORK_DPI = 100.0  # common resolution for features and the coarse check
+N_FEATURES = 2000
+RATIO = 0.8  # Lowe's ratio test
+RANSAC_PX = 3.0  # work pixels (0.76 mm)
+MIN_INLIERS = 20  # random matches between unrelated forms give ~10-20 inliers, degenerate scale
+MAX_SKEW_DEG = 12.0  # the transform's angle must be this close to 0/90/180/270
+SCALE_TOL = 0.25  # |scale/expected - 1| when both dpi values are trusted
+SCALE_TOL_UNTRUSTED = 0.6  # page dpi implausible (photo): scale from the long side, wider tolerance
+MIN_SCORE = 0.55  # overlay score a geometric match must reach (good >= 0.8, wrong forms <= 0.35)
+OVERLAY_TOL = 2  # work pixels of tolerance in the overlay check
+WORK_INK_LEVEL = 195  # a work pixel is ink when >= ~24% of it was ink at full resolution
+GUIDED_BELOW = 0.8  # overlay score below which a guided second matching round is tried
+GUIDED_RADIUS = 12.0  # work pixels (3 mm) around the first fit's prediction
+HEADER_BAND = 0.30  # top fraction of the reference read for keywords
+MATCH_TIMEOUT_ROTATIONS = (90, 270, 180)  # extra quarter turns tried when upright finds nothing
+
+ReadText = Callable[[np.ndarray], str]
+
+
+@dataclass(frozen=True, eq=False)
+class MatchResult:
+    """The outcome of form recognition for one page.
+
+    ``transform`` maps page pixels to reference pixels (3x3, coarse: ~1-3 px at
+    200 dpi; ``ocr.align`` refines it). ``rotation`` is the quarter turn found
+    (0, 90, 180, 270: degrees the page content is turned counter-clockwise against
+    the reference). ``candidates`` lists every template tried with its overlay score,
+    best first. ``reason`` says why ``template`` is None.
+    """
+
+    template: Template | None
+    transform: np.ndarray | None = None
+    score: float = 0.0
+    inliers: int = 0
+    candidates: tuple[tuple[str, float], ...] = ()
+    rotation: int = 0
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def matched(self) -> bool:
+        return self.template is not None
+
+
+# --------------------------------------------------------------------------------------
+# images
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    return image
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Dark pixels (bool). Binary pages split at 128; grey ones by Otsu."""
+    gray = to_gray(gray)
+    small = gray[::4, ::4]
+    mid = np.count_nonzero((small > 40) & (small < 215))
+    if mid < 0.02 * small.size:
+        return gray < 128
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return gray < max(t, 1)
+
+
+def line_masks(ink: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical ruling (bool masks): ink runs at least ``min_len`` long.
+
+    A 3-pixel closing across the line direction first bridges the 1-px steps of a line
+    that is a little skewed or curved.
+    """
+    u8 = ink.astype(np.uint8)
+    min_len = max(int(min_len), 5)
+    hb = cv2.morphologyEx(u8, cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8))
+    h = cv2.morphologyEx(hb, cv2.MORPH_OPEN, np.ones((1, min_len), np.uint8))
+    vb = cv2.morphologyEx(u8, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8))
+    v = cv2.morphologyEx(vb, cv2.MORPH_OPEN, np.ones((min_len, 1), np.uint8))
+    return (h > 0) & ink, (v > 0) & ink
+
+
+def zone_mask(template: Template, shape: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Where values get written: header field boxes and table bodies (bool)."""
+    m = np.zeros(shape, bool)
+    for box in [f.box for f in template.fields] + [t.box for t in template.tables]:
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in box)
+        m[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+    return m
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """Grey uint8 image from any path (also non-ASCII paths on Windows)."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return None
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:  # transparent background -> white
+        alpha = img[:, :, 3:4].astype(np.float32) / 255
+        img = (img[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return to_gray(img)
+
+
+# --------------------------------------------------------------------------------------
+# the reference model, cached per template
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """What is computed once per template from its reference image.
+
+    Full resolution: ``gray``, ``ink``, ``lines`` (ruling), ``zones`` (fill-in areas),
+    ``static`` (printed form: ink outside the zones, plus ruling everywhere).
+    Working resolution (``WORK_DPI``): ``work_static``, ``work_ink`` and the ORB
+    features ``keypoints`` (N x 2 float32) / ``descriptors``.
+    """
+
+    template_name: str
+    gray: np.ndarray
+    ink: np.ndarray
+    lines: np.ndarray
+    zones: np.ndarray
+    static: np.ndarray
+    dpi: float
+    work_scale: float
+    work_shape: tuple[int, int]
+    work_static: np.ndarray
+    work_ink: np.ndarray
+    work_zones: np.ndarray
+    keypoints: np.ndarray
+    descriptors: np.ndarray | None
+    extra: dict  # per-consumer caches (ocr.align keeps its patches here)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.gray.shape[:2]  # type: ignore[return-value]
+
+
+_cache: dict[tuple, Reference] = {}
+_lock = threading.Lock()
+
+
+def _orb(n: int = N_FEATURES) -> cv2.ORB:
+    return cv2.ORB_create(nfeatures=n, scaleFactor=1.2, nlevels=6, fastThreshold=10)
+
+
+def _resize(gray: np.ndarray, scale: float) -> np.ndarray:
+    if abs(scale - 1) < 1e-3:
+        return gray
+    return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _work(gray: np.ndarray, scale: float) -> np.ndarray:
+    return cv2.GaussianBlur(_resize(gray, scale), (3, 3), 0)
+
+
+def reference_for(template: Template) -> Reference:
+    """The template's reference model (cached by template and file mtime).
+
+    Raises ``FileNotFoundError``/``ValueError`` when the image cannot be read;
+    ``match_page`` turns that into a skipped candidate.
+    """
+    path = Path(template.reference_image)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise FileNotFoundError(f"reference image {path} of template {template.name} not found") from exc
+    key = (template, str(path), mtime)
+    with _lock:
+        ref = _cache.get(key)
+    if ref is not None:
+        return ref
+    gray = read_image(path)
+    if gray is None:
+        raise ValueError(f"reference image {path} of template {template.name} cannot be read")
+    ref = build_reference(template, gray)
+    with _lock:
+        if len(_cache) > 64:
+            _cache.clear()
+        _cache[key] = ref
+    return ref
+
+
+def build_reference(template: Template, gray: np.ndarray) -> Reference:
+    dpi = float(template.dpi or 200)
+    ink = ink_mask(gray)
+    hl, vl = line_masks(ink, int(round(dpi * 0.4)))  # ruling: runs >= 10 mm
+    lines = hl | vl
+    zones = zone_mask(template, ink.shape)
+    static = (ink & ~zones) | lines
+    s = WORK_DPI / dpi
+    wshape = (max(1, int(round(gray.shape[0] * s))), max(1, int(round(gray.shape[1] * s))))
+    wsize = (wshape[1], wshape[0])
+    level = 255 - WORK_INK_LEVEL
+    work_static = cv2.resize(static.astype(np.uint8) * 255, wsize, interpolation=cv2.INTER_AREA) > level
+    work_ink = cv2.resize(ink.astype(np.uint8) * 255, wsize, interpolation=cv2.INTER_AREA) > level
+    work_zones = zone_mask(template, wshape, s)
+    # features only on the printed form (ink outside the fill-in zones, ruling anywhere):
+    # a filled-in reference's handwriting would match nothing on other pages
+    ref_img = np.where(static, 0, 255).astype(np.uint8)
+    kps, desc = _orb().detectAndCompute(_work(ref_img, s), None)
+    pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
+    return Reference(template_name=template.name, gray=gray, ink=ink, lines=lines, zones=zones, static=static,
+                     dpi=dpi, work_scale=s, work_shape=wshape, work_static=work_static, work_ink=work_ink,
+                     work_zones=work_zones, keypoints=pts, descriptors=desc, extra={})
+
+
+# --------------------------------------------------------------------------------------
+# geometry helpers
+
+
+def scale_matrix(s: float) -> np.ndarray:
+    """Pixel (x, y) of an image -> pixel of the same image resized by ``s`` (pixel centres kept)."""
+    o = 0.5 * s - 0.5
+    return np.array([[s, 0, o], [0, s, o], [0, 0, 1.0]])
+
+
+def rot90_matrix(k: int, shape: tuple[int, int]) -> np.ndarray:
+    """3x3 matrix of np.rot90(img, k): pixel (x, y) of img -> pixel of the rotated image."""
+    m = np.eye(3)
+    h, w = shape
+    for _ in range(k % 4):
+        m = np.array([[0, 1, 0], [-1, 0, w - 1], [0, 0, 1]], float) @ m
+        h, w = w, h
+    return m
+
+
+def similarity_params(m: np.ndarray) -> tuple[float, float]:
+    """(scale, angle in degrees) of the linear part of a 2x3/3x3 matrix."""
+    a, b = m[0, 0], m[1, 0]
+    c, d = m[0, 1], m[1, 1]
+    sx, sy = math.hypot(a, b), math.hypot(c, d)
+    return math.sqrt(max(sx * sy, 0.0)), math.degrees(math.atan2(b, a))
+
+
+def quarter_turn(angle_deg: float) -> tuple[int, float]:
+    """Nearest multiple of 90 and the residual angle."""
+    q = int(round(angle_deg / 90.0)) % 4
+    resid = (angle_deg - q * 90 + 180) % 360 - 180
+    return q * 90, resid
+
+
+def warp_mask(mask: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Warp a bool mask with a 3x3 matrix (source -> destination) into ``shape``."""
+    u8 = mask.astype(np.uint8) * 255
+    out = cv2.warpPerspective(u8, m, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out > 96
+
+
+def valid_mask(src_shape: tuple[int, int], m: np.ndarray, shape: tuple[int, int], erode: int = 3) -> np.ndarray:
+    """Where the warped source has pixels (bool), shrunk a little."""
+    ones = np.full(src_shape, 255, np.uint8)
+    out = cv2.warpPerspective(ones, m, (shape[1], shape[0]), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if erode:
+        out = cv2.erode(out, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
+    return out > 0
+
+
+def overlay_score(static: np.ndarray, ref_ink: np.ndarray, zones: np.ndarray, page_ink: np.ndarray,
+                  valid: np.ndarray, tol: int) -> tuple[float, float, float]:
+    """(score, recall, precision) of a page's ink (already in the reference frame).
+
+    recall: printed reference pixels with page ink within ``tol``;
+    precision: page ink outside the fill-in zones lying within ``tol`` of reference ink.
+    """
+    k = np.ones((2 * tol + 1, 2 * tol + 1), np.uint8)
+    page_d = cv2.dilate(page_ink.astype(np.uint8), k) > 0
+    ref_d = cv2.dilate(ref_ink.astype(np.uint8), k) > 0
+    st = static & valid
+    n_st = int(np.count_nonzero(st))
+    recall = np.count_nonzero(st & page_d) / n_st if n_st else 0.0
+    pg = page_ink & valid & ~zones
+    n_pg = int(np.count_nonzero(pg))
+    precision = np.count_nonzero(pg & ref_d) / n_pg if n_pg else 0.0
+    score = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+    cover = np.count_nonzero(valid) / valid.size
+    if cover < 0.5:  # the page shows less than half of the form
+        score *= cover / 0.5
+    return float(score), float(recall), float(precision)
+
+
+# --------------------------------------------------------------------------------------
+# page features
+
+
+def _drop_specks(mask: np.ndarray, max_area: int) -> np.ndarray:
+    """``mask`` without connected components of at most ``max_area`` pixels."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask
+    keep = stats[:, cv2.CC_STAT_AREA] > max_area
+    keep[0] = False
+    return keep[labels]
+
+
+@dataclass
+class _PageWork:
+    scale: float  # work = page * scale
+    trusted: bool  # scale from the page dpi (True) or from the long side (False)
+    gray: np.ndarray  # work image (rot applied)
+    ink: np.ndarray
+    rot_k: int
+    to_work: np.ndarray  # 3x3: page pixel -> work pixel (incl. rotation)
+    kps: np.ndarray | None = None
+    desc: np.ndarray | None = None
+
+
+def _page_scale(shape: tuple[int, int], dpi: float) -> tuple[float, bool]:
+    long_px = max(shape)
+    if dpi and dpi > 0:
+        inches = long_px / dpi
+        if 3.0 <= inches <= 20.0:
+            return WORK_DPI / dpi, True
+    return (11.69 * WORK_DPI) / long_px, False  # assume A4
+
+
+def _page_work(gray: np.ndarray, dpi: float, rot_k: int, base: _PageWork | None = None) -> _PageWork:
+    if base is None:
+        s, trusted = _page_scale(gray.shape[:2], dpi)
+        small = _resize(gray, s)
+        w = cv2.GaussianBlur(small, (3, 3), 0)
+        ink = _drop_specks(small < WORK_INK_LEVEL, 2)
+        to_work = scale_matrix(s)
+    else:
+        s, trusted = base.scale, base.trusted
+        w, ink = base.gray, base.ink
+        to_work = base.to_work
+    if rot_k:
+        to_work = rot90_matrix(rot_k, w.shape[:2]) @ to_work
+        w = np.ascontiguousarray(np.rot90(w, rot_k))
+        ink = np.ascontiguousarray(np.rot90(ink, rot_k))
+    pw = _PageWork(scale=s, trusted=trusted, gray=w, ink=ink, rot_k=rot_k, to_work=to_work)
+    kps, desc = _orb().detectAndCompute(w, None)
+    pw.kps = np.float32([k.pt for k in kps]).reshape(-1, 2)
+    pw.desc = desc
+    return pw
+
+
+@dataclass
+class _Candidate:
+    template: Template
+    ref: Reference | None
+    transform: np.ndarray | None = None  # page -> reference (full resolution)
+    work_m: np.ndarray | None = None  # page work -> reference work
+    inliers: int = 0
+    score: float = 0.0
+    recall: float = 0.0
+    precision: float = 0.0
+    rotation: int = 0
+    reason: str = ""
+    keyword_hits: int = 0
+    keywords_checked: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.transform is not None and not self.reason
+
+
+_matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+
+
+def _guided_models(pw: _PageWork, ref: Reference, work_m: np.ndarray) -> list[np.ndarray]:
+    """Affine and homography refitted on matches restricted to ``GUIDED_RADIUS`` around the
+    positions predicted by ``work_m``."""
+    pred = cv2.perspectiveTransform(pw.kps.reshape(-1, 1, 2).astype(np.float64), work_m).reshape(-1, 2)
+    d2 = ((pred[:, None, :] - ref.keypoints[None, :, :].astype(np.float64)) ** 2).sum(-1)
+    allowed = (d2 <= GUIDED_RADIUS ** 2).astype(np.uint8)
+    if allowed.sum() < MIN_INLIERS:
+        return []
+    pairs = _matcher.knnMatch(pw.desc, ref.descriptors, k=2, mask=allowed)
+    good = []
+    for p in pairs:
+        if not p or p[0].distance > 80:
+            continue
+        if len(p) == 2 and p[1].distance < 1.0 / 0.9 * p[0].distance and allowed[p[1].queryIdx, p[1].trainIdx]:
+            continue
+        good.append(p[0])
+    if len(good) < MIN_INLIERS:
+        return []
+    src = pw.kps[[m.queryIdx for m in good]]
+    dst = ref.keypoints[[m.trainIdx for m in good]]
+    out = []
+    am, _ = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX, maxIters=2000)
+    if am is not None:
+        a3 = np.vstack([am, [0, 0, 1]])
+        if _plausible_homography(a3, pw.ink.shape):
+            out.append(a3)
+    hm, _ = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=2000)
+    if hm is not None and _plausible_homography(hm, pw.ink.shape):
+        out.append(hm / hm[2, 2])
+    return out
+
+
+def _plausible_homography(hm: np.ndarray, shape: tuple[int, int]) -> bool:
+    """A mild perspective: corners of the page map to a convex quad whose sides change
+    length by less than a third."""
+    h, w = shape
+    c = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
+    try:
+        q = cv2.perspectiveTransform(c, hm).reshape(-1, 2)
+    except cv2.error:
+        return False
+    if not np.all(np.isfinite(q)) or not cv2.isContourConvex(q.astype(np.float32)):
+        return False
+    sides = np.linalg.norm(q - np.roll(q, -1, axis=0), axis=1)
+    return bool(sides[0] / sides[2] < 1.33 and sides[2] / sides[0] < 1.33
+                and sides[1] / sides[3] < 1.33 and sides[3] / sides[1] < 1.33)
+
+
+def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> None:
+    ref = cand.ref
+    assert ref is not None
+    if ref.descriptors is None or pw.desc is None or len(ref.keypoints) < 8 or len(pw.kps) < 8:
+        cand.reason = "too few features"
+        return
+    pairs = _matcher.knnMatch(pw.desc, ref.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    # one match per reference feature: many page points on one reference point would let
+    # RANSAC "explain" them all with a degenerate (scale ~0) transform
+    best_for: dict[int, cv2.DMatch] = {}
+    for m in good:
+        if m.trainIdx not in best_for or m.distance < best_for[m.trainIdx].distance:
+            best_for[m.trainIdx] = m
+    good = list(best_for.values())
+    if len(good) < MIN_INLIERS:
+        cand.reason = f"{len(good)} feature matches"
+        cand.inliers = max(cand.inliers, 0)
+        return
+    src = pw.kps[[m.queryIdx for m in good]]
+    dst = ref.keypoints[[m.trainIdx for m in good]]
+    m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
+                                         maxIters=4000, confidence=0.995, refineIters=10)
+    n_in = int(inl.sum()) if inl is not None else 0
+    cand.inliers = n_in
+    if m is None or n_in < MIN_INLIERS:
+        cand.reason = f"{n_in} inliers"
+        return
+    # least-squares similarity on the inliers
+    sel = inl.ravel().astype(bool)
+    m2, _ = cv2.estimateAffinePartial2D(src[sel], dst[sel], method=cv2.LMEDS)
+    if m2 is not None:
+        m = m2
+    scale, angle = similarity_params(m)
+    quarter, resid = quarter_turn(angle)
+    tol = SCALE_TOL if pw.trusted else SCALE_TOL_UNTRUSTED
+    if not (1 - tol <= scale <= 1 + tol):
+        cand.reason = f"implausible scale {scale:.2f}"
+        return
+    if abs(resid) > MAX_SKEW_DEG:
+        cand.reason = f"implausible angle {angle:.1f}"
+        return
+    models = [np.vstack([m, [0, 0, 1]])]
+    # a phone photo is a perspective view: a homography may explain many more matches
+    am, ain = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX, maxIters=2000,
+                                   confidence=0.995)
+    if am is not None and ain is not None and ain.sum() >= n_in and _plausible_homography(np.vstack([am, [0, 0, 1]]),
+                                                                                          pw.ink.shape):
+        models.append(np.vstack([am, [0, 0, 1]]))
+    hm, hin = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=2000, confidence=0.995)
+    if hm is not None and hin is not None and hin.sum() >= n_in and _plausible_homography(hm, pw.ink.shape):
+        models.append(hm / hm[2, 2])
+    # overlay check at working resolution; keep the model that overlays best
+    wshape = ref.work_shape
+
+    def best_of(ms: list[np.ndarray], best=None):
+        for work_m in ms:
+            page_ink = warp_mask(pw.ink, work_m, wshape)
+            valid = valid_mask(pw.ink.shape, work_m, wshape)
+            sc = overlay_score(ref.work_static, ref.work_ink, ref.work_zones, page_ink, valid, OVERLAY_TOL)
+            if best is None or sc[0] > best[0][0]:
+                best = (sc, work_m)
+        return best
+
+    best = best_of(models)
+    assert best is not None
+    if best[0][0] < GUIDED_BELOW:
+        # a curved or perspective photo: features far from the first fit's inliers were
+        # rejected as ambiguous (ruled grids repeat). Match again, each page feature only
+        # against reference features near where the first fit puts it.
+        for _ in range(2):
+            before = best[0][0]
+            best = best_of(_guided_models(pw, ref, best[1]), best)
+            if best[0][0] >= GUIDED_BELOW or best[0][0] < before + 0.02:
+                break
+    (score, rec, prec), work_m = best
+    cand.score, cand.recall, cand.precision = score, rec, prec
+    cand.work_m = work_m
+    cand.transform = np.linalg.inv(scale_matrix(ref.work_scale)) @ work_m @ pw.to_work
+    cand.transform /= cand.transform[2, 2]
+    # quarter turn of the page content relative to the reference
+    _, page_angle = similarity_params(np.linalg.inv(cand.transform))
+    cand.rotation = quarter_turn(-page_angle)[0]  # y points down: visual CCW is a negative angle
+    if score < MIN_SCORE:
+        cand.reason = f"overlay score {score:.2f} < {MIN_SCORE}"
+
+
+# --------------------------------------------------------------------------------------
+# keywords
+
+
+def _norm_text(s: str) -> str:
+    s = unicodedata.normalize("NFKC", s or "")
+    return re.sub(r"\s+", "", s).upper()
+
+
+def fuzzy_contains(text: str, word: str) -> bool:
+    """``word`` occurs in ``text`` with at most len(word)//4 character errors (NFKC, no spaces)."""
+    t, w = _norm_text(text), _norm_text(word)
+    if not w:
+        return True
+    if w in t:
+        return True
+    k = len(w) // 4
+    if k == 0 or not t:
+        return False
+    # approximate substring matching (Sellers): min edit distance of w against any substring of t
+    prev = [0] * (len(t) + 1)
+    for i, cw in enumerate(w, 1):
+        cur = [i] + [0] * len(t)
+        for j, ct in enumerate(t, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (cw != ct))
+        prev = cur
+    return min(prev) <= k
+
+
+def _warp_region(page: np.ndarray, transform: np.ndarray, ref_shape: tuple[int, int], box: tuple[int, int, int, int],
+                 min_dpi_scale: float = 1.0) -> np.ndarray:
+    """The part ``box`` (reference pixels) of the page, warped into the reference frame."""
+    x0, y0, x1, y1 = box
+    s = min_dpi_scale
+    t = np.array([[s, 0, -x0 * s], [0, s, -y0 * s], [0, 0, 1]], float) @ transform
+    w, h = max(1, int(round((x1 - x0) * s))), max(1, int(round((y1 - y0) * s)))
+    return cv2.warpPerspective(page, t, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) -> list[str]:
+    """Fill keyword_hits for candidates with keywords/anchors; reject those whose keywords are absent."""
+    notes: list[str] = []
+    texts: dict[tuple, str] = {}
+
+    def text_of(c: _Candidate, full: bool) -> str:
+        ref = c.ref
+        assert ref is not None and c.transform is not None
+        h, w = ref.shape
+        box = (0, 0, w, h if full else max(1, int(h * HEADER_BAND)))
+        # one OCR per page region, shared by candidates that see the page the same way
+        key = (full, h, w, tuple(np.round(c.transform.ravel()[:6], 2)))
+        for k, v in texts.items():
+            if k[0] == full and abs(k[1] - h) < 0.02 * h and abs(k[2] - w) < 0.02 * w and \
+                    np.allclose(k[3], key[3], atol=max(4.0, 0.02 * max(h, w))):
+                return v
+        s = 1.0 if ref.dpi >= 150 else 2.0
+        try:
+            txt = read_text(_warp_region(page, c.transform, (h, w), box, s)) or ""
+        except Exception as exc:  # an OCR failure must not turn into a crash here
+            notes.append(f"read_text failed: {type(exc).__name__}")
+            txt = ""
+        texts[key] = txt
+        return txt
+
+    for c in cands:
+        tpl = c.template
+        words = list(tpl.keywords) + [a.text for a in tpl.anchors if a.box is None]
+        boxed = [a for a in tpl.anchors if a.box is not None]
+        if not words and not boxed:
+            continue
+        c.keywords_checked = True
+        hits = 0
+        if words:
+            band = text_of(c, False)
+            hits = sum(fuzzy_contains(band, w) for w in words)
+            if hits == 0:
+                full = text_of(c, True)
+                hits = sum(fuzzy_contains(full, w) for w in words)
+        anchors_ok = 0
+        for a in boxed:
+            x0, y0, x1, y1 = a.box  # type: ignore[misc]
+            px, py = max(4, (x1 - x0) // 5), max(4, (y1 - y0) // 2)
+            assert c.ref is not None
+            h, w = c.ref.shape
+            box = (max(0, x0 - px), max(0, y0 - py), min(w, x1 + px), min(h, y1 + py))
+            s = 1.0 if c.ref.dpi >= 150 else 2.0
+            try:
+                txt = read_text(_warp_region(page, c.transform, (h, w), box, s)) or ""  # type: ignore[arg-type]
+            except Exception as exc:
+                notes.append(f"read_text failed: {type(exc).__name__}")
+                txt = ""
+            anchors_ok += fuzzy_contains(txt, a.text)
+        c.keyword_hits = hits + anchors_ok
+        if words and hits == 0:
+            c.reason = "keywords not found: " + ", ".join(words)
+        elif boxed and anchors_ok * 2 < len(boxed):
+            c.reason = f"anchors not found ({anchors_ok}/{len(boxed)})"
+    return notes
+
+
+# --------------------------------------------------------------------------------------
+# the entry point
+
+
+def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
+               read_text: ReadText | None = None) -> MatchResult:
+    """Which template is this page, and where does it lie? Never raises for a bad page."""
+    notes: list[str] = []
+    if not templates:
+        return MatchResult(None, reason="no templates loaded")
+    try:
+        gray = to_gray(np.asarray(image))
+    except Exception as exc:  # noqa: BLE001 - a broken page is an unknown form, not a crash
+        return MatchResult(None, reason=f"unusable image: {exc}")
+    if gray.ndim != 2 or min(gray.shape) < 32:
+        return MatchResult(None, reason="image too small")
+
+    cands: list[_Candidate] = []
+    for t in templates:
+        try:
+            cands.append(_Candidate(t, reference_for(t)))
+        except Exception as exc:  # noqa: BLE001 - one broken template must not stop the others
+            cands.append(_Candidate(t, None, reason=f"reference unusable: {exc}"))
+    live = [c for c in cands if c.ref is not None]
+
+    base = _page_work(gray, dpi, 0)
+    if not base.trusted:
+        notes.append("page-dpi-untrusted")
+    for c in live:
+        _geometric(c, base, gray.shape[:2])
+    if not any(c.passed for c in live):
+        # ORB is rotation invariant, but a quarter-turned page can still lose features;
+        # retry the ones that failed with the page turned
+        for k in (1, 3, 2):
+            pw = _page_work(gray, dpi, k, base)
+            for c in live:
+                if c.passed:
+                    continue
+                trial = _Candidate(c.template, c.ref)
+                _geometric(trial, pw, gray.shape[:2])
+                if trial.passed or trial.score > c.score:
+                    cands[cands.index(c)] = trial
+                    live[live.index(c)] = trial
+            if any(c.passed for c in live):
+                notes.append(f"matched-after-rot90x{k}")
+                break
+
+    passing = [c for c in live if c.passed]
+    if passing and read_text is not None:
+        notes += _check_text(passing, gray, read_text)
+        passing = [c for c in passing if c.passed]
+    elif passing and any(c.template.keywords or c.template.anchors for c in passing):
+        notes.append("keywords-unchecked")
+
+    ranked = sorted(cands, key=lambda c: (c.passed, c.keyword_hits, c.score, c.inliers), reverse=True)
+    cand_list = tuple((c.template.name, round(c.score, 3)) for c in ranked)
+    if not passing:
+        best = ranked[0]
+        why = best.reason or "no match"
+        return MatchResult(None, None, best.score, best.inliers, cand_list, best.rotation,
+                           reason=f"no template matched (best {best.template.name}: {why}, "
+                                  f"score {best.score:.2f}, {best.inliers} inliers)",
+                           notes=tuple(notes))
+    best = max(passing, key=lambda c: (c.keyword_hits, c.score, c.inliers))
+    others = [c for c in passing if c is not best]
+    if others and not best.keywords_checked:
+        runner = max(others, key=lambda c: c.score)
+        if runner.keyword_hits == best.keyword_hits and best.score - runner.score < 0.05:
+            notes.append(f"ambiguous-with:{runner.template.name}")
+    if best.rotation:
+        notes.append(f"rotated-{best.rotation}")
+    return MatchResult(best.template, best.transform, best.score, best.inliers, cand_list, best.rotation,
+                       notes=tuple(notes))
