@@ -267,25 +267,19 @@ def office_scan(grey: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 # --- phone photos ------------------------------------------------------------------------
 
 
+def _smooth(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(small.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+
+
 def phone_photo(rgb: np.ndarray, rng: np.random.Generator, frame: tuple[int, int]
                 ) -> tuple[np.ndarray, list[str]]:
     """A phone photo of the sheet on a desk: page curl, perspective, uneven light,
-    defocus, sensor noise. ``frame`` = (width, height) of the photo."""
+    defocus, sensor noise. ``frame`` = (width, height) of the photo.
+
+    One remap does curl and perspective together; the smooth fields (maps, light,
+    desk texture) are computed on a 1/8 grid and interpolated."""
     tokens = ["photo", "perspective"]
     h, w = rgb.shape[:2]
-    # page curl: rows bow, columns bend a little (a sheet from a binder, not flat)
-    if rng.random() < 0.7:
-        a = rng.uniform(0.002, 0.012) * h * rng.choice([-1, 1])
-        b = rng.uniform(0.0, 0.006) * w * rng.choice([-1, 1])
-        xs = np.arange(w, dtype=np.float32)
-        ys = np.arange(h, dtype=np.float32)
-        mx, my = np.meshgrid(xs, ys)
-        dy = a * np.sin(np.pi * mx / w) * (1.0 - 0.6 * my / h)
-        dx = b * np.sin(np.pi * my / h)
-        rgb = cv2.remap(rgb, mx + dx.astype(np.float32), my + dy.astype(np.float32),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
-        tokens.append("curve")
-    # perspective onto the frame, on a desk
     fw, fh = frame
     fill = rng.uniform(0.78, 0.94)
     s = min(fw * fill / w, fh * fill / h)
@@ -300,34 +294,50 @@ def phone_photo(rgb: np.ndarray, rng: np.random.Generator, frame: tuple[int, int
         [cx - pw / 2 + rng.uniform(-j, j) * pw, cy + ph / 2 + rng.uniform(-j, j) * ph],
     ])
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    m = cv2.getPerspectiveTransform(src, dst)
-    desk = np.array([rng.uniform(60, 170), rng.uniform(50, 140), rng.uniform(40, 120)])
-    page = cv2.warpPerspective(rgb, m, (fw, fh), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (fw, fh), flags=cv2.INTER_LINEAR)
-    small = rng.normal(0, 1, (fh // 16 + 1, fw // 16 + 1)).astype(np.float32)
-    texture = cv2.resize(small, (fw, fh), interpolation=cv2.INTER_CUBIC)[..., None] * 10
-    bg = np.clip(desk[None, None, :] + texture, 0, 255)
-    a = (mask.astype(np.float32) / 255.0)[..., None]
-    img = page.astype(np.float32) * a + bg * (1 - a)
+    minv = cv2.getPerspectiveTransform(dst, src)  # photo -> page
+    gs = 8
+    sw, sh = fw // gs + 2, fh // gs + 2
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float64) * gs
+    den = minv[2, 0] * xx + minv[2, 1] * yy + minv[2, 2]
+    u = (minv[0, 0] * xx + minv[0, 1] * yy + minv[0, 2]) / den
+    v = (minv[1, 0] * xx + minv[1, 1] * yy + minv[1, 2]) / den
+    if rng.random() < 0.7:  # page curl: rows bow, columns bend a little
+        a = rng.uniform(0.002, 0.012) * h * rng.choice([-1, 1])
+        b = rng.uniform(0.0, 0.006) * w * rng.choice([-1, 1])
+        cu, cv_ = np.clip(u, 0, w), np.clip(v, 0, h)
+        u = u + b * np.sin(np.pi * cv_ / h)
+        v = v + a * np.sin(np.pi * cu / w) * (1.0 - 0.6 * cv_ / h)
+        tokens.append("curve")
+    # the small grid covers (sw-1)*gs >= fw pixels: crop after resizing
+    mapx = _smooth(u, (sw * gs, sh * gs))[:fh, :fw]
+    mapy = _smooth(v, (sw * gs, sh * gs))[:fh, :fw]
+    page = cv2.remap(rgb, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=(0, 0, 0))
+    inside = ((mapx >= 0) & (mapx < w - 1) & (mapy >= 0) & (mapy < h - 1)).astype(np.float32)
+    inside = cv2.GaussianBlur(inside, (0, 0), 0.8)
+    desk = [rng.uniform(60, 170), rng.uniform(50, 140), rng.uniform(40, 120)]
+    texture = rng.normal(0, 10, (fh // 16 + 1, fw // 16 + 1))
+    bg = cv2.merge([np.clip(_smooth(texture + c, (fw, fh)), 0, 255).astype(np.uint8) for c in desk])
+    img = cv2.blendLinear(page, bg, inside, 1.0 - inside)
     # paper tint and light: a gradient, a vignette, maybe a soft shadow
-    tint = np.array([rng.uniform(0.93, 1.0), rng.uniform(0.92, 0.99), rng.uniform(0.85, 0.97)])
-    yy, xx = np.mgrid[0:fh, 0:fw].astype(np.float32)
+    tint = [rng.uniform(0.93, 1.0), rng.uniform(0.92, 0.99), rng.uniform(0.85, 0.97)]
+    ly, lx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    lx, ly = lx * gs / fw, ly * gs / fh
     ang = rng.uniform(0, 2 * np.pi)
-    grad = ((xx / fw - 0.5) * np.cos(ang) + (yy / fh - 0.5) * np.sin(ang))
-    light = 1.0 - rng.uniform(0.1, 0.4) * (grad + 0.5)
-    r2 = ((xx - fw / 2) / fw) ** 2 + ((yy - fh / 2) / fh) ** 2
-    light *= 1.0 - rng.uniform(0.1, 0.35) * r2 / 0.5
+    light = 1.0 - rng.uniform(0.1, 0.4) * (((lx - 0.5) * np.cos(ang) + (ly - 0.5) * np.sin(ang)) + 0.5)
+    light *= 1.0 - rng.uniform(0.1, 0.35) * ((lx - 0.5) ** 2 + (ly - 0.5) ** 2) / 0.5
     if rng.random() < 0.3:
-        sx, sy = rng.uniform(0, fw), rng.uniform(0, fh)
-        rad = rng.uniform(0.2, 0.5) * fw
-        light *= 1.0 - rng.uniform(0.15, 0.35) * np.exp(-(((xx - sx) ** 2 + (yy - sy) ** 2) / rad ** 2))
-    img = img * tint[None, None, :] * light[..., None] * rng.uniform(0.95, 1.08)
+        sx, sy, rad = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.2, 0.5)
+        light *= 1.0 - rng.uniform(0.15, 0.35) * np.exp(-(((lx - sx) ** 2 + (ly - sy) ** 2) / rad ** 2))
+    light *= rng.uniform(0.95, 1.08)
+    light3 = cv2.merge([_smooth(light * t, (sw * gs, sh * gs))[:fh, :fw] for t in tint])
     tokens.append("lighting")
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.6, 1.8))
-    img = np.clip(img.astype(np.float32) + rng.normal(0, rng.uniform(2, 7), img.shape), 0, 255)
-    return img.astype(np.uint8), tokens
+    f = cv2.multiply(img.astype(np.float32), light3)
+    f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.6, 1.8))
+    noise = rng.standard_normal((fh // 2 + 1, fw // 2 + 1, 3), dtype=np.float32) * np.float32(rng.uniform(2, 7))
+    f = cv2.add(f, cv2.resize(noise, (fw, fh), interpolation=cv2.INTER_NEAREST))
+    img = cv2.convertScaleAbs(cv2.max(f, 0.0))  # saturates at 255
+    return img, tokens
 
 
 # --- files ---------------------------------------------------------------------------

@@ -230,6 +230,8 @@ class Style:
     align: dict[str, str] = field(default_factory=dict)
     fullwidth_p: float = 0.0
     comma_p: float = 0.6
+    yen_amount: bool = False
+    yen_price: bool = False
     rounding: str = "floor"
 
 
@@ -246,7 +248,9 @@ def _style(rng: np.random.Generator) -> Style:
         align={"num": num, "text": pick(rng, ["l", "l", "l", "c"]),
                "date": pick(rng, ["c", "c", "l", "r"])},
         fullwidth_p=pick(rng, [0.0, 0.0, 0.0, 0.3, 1.0]),
-        comma_p=pick(rng, [0.0, 0.5, 1.0, 1.0]),
+        comma_p=pick(rng, [0.0, 1.0, 1.0, 1.0, 0.5]),  # thousands separators: usually all or none
+        yen_amount=chance(rng, 0.15),
+        yen_price=chance(rng, 0.06),
         rounding=pick(rng, ["floor", "floor", "half_up"]),
     )
 
@@ -260,7 +264,7 @@ def fmt_int(n: int, rng, style: Style) -> str:
     return fullwidth(s) if chance(rng, style.fullwidth_p * 0.5) else s
 
 
-def fmt_money(d: Decimal, rng, style: Style, *, yen_p: float = 0.1) -> str:
+def fmt_money(d: Decimal, rng, style: Style, *, yen: bool = False) -> str:
     if d != d.to_integral_value():
         s = format(d.normalize(), "f")
         if len(s.split(".")[1]) == 1 and chance(rng, 0.3):
@@ -268,8 +272,8 @@ def fmt_money(d: Decimal, rng, style: Style, *, yen_p: float = 0.1) -> str:
     else:
         n = int(d)
         s = f"{n:,}" if (n >= 1000 and chance(rng, style.comma_p)) else str(n)
-    if chance(rng, yen_p):
-        s = pick(rng, ["¥", "￥"]) + s
+    if yen:
+        s = ("￥" if style.fullwidth_p >= 1.0 else "¥") + s
     return s
 
 
@@ -417,8 +421,8 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
             "description": (_description_text(desc, rng, st), None, "text"),
             "quantity": (str(qty) if hand_here else fmt_int(qty, rng, st), str(qty), "num"),
             "unit": (unit, unit, "x"),
-            "unit_price": (fmt_money(price, rng, st, yen_p=0.05), canon_money(price), "num"),
-            "amount": (fmt_money(amount, rng, st), canon_money(amount), "num"),
+            "unit_price": (fmt_money(price, rng, st, yen=st.yen_price), canon_money(price), "num"),
+            "amount": (fmt_money(amount, rng, st, yen=st.yen_amount), canon_money(amount), "num"),
             "due_date": (fmt_md(due, rng), due.isoformat(), "date"),
             "note": (note, canon_text(note), "text"),
         }
@@ -784,6 +788,8 @@ CHANNELS_ORDER = [("fax-fine", 0.30), ("fax-standard", 0.20), ("pdf-fax", 0.12),
 CHANNELS_LEDGER = [("photo", 0.45), ("scan-jpeg", 0.20), ("fax-fine", 0.13), ("fax-standard", 0.08),
                    ("pdf-scan", 0.08), ("png", 0.06)]
 MULTI_PAGE = {"fax-fine", "fax-standard", "pdf-fax", "pdf-scan"}
+MULTIPAGE_P = 0.22  # of documents on a multi-page channel: 2-3 pages
+ALL_CHANNELS = sorted({n for table in (CHANNELS_ORDER, CHANNELS_LEDGER) for n, _ in table})
 CHANNELS = {"order": CHANNELS_ORDER, "ledger": CHANNELS_LEDGER}
 
 
@@ -853,7 +859,9 @@ def _scan_page(f: Filled, rng, ctx: Ctx, dpi: int) -> tuple[np.ndarray, list[str
 
 
 def _photo_page(f: Filled, rng, ctx: Ctx) -> tuple[np.ndarray, list[str], int | None]:
-    frame = pick(rng, [(1512, 2016), (2268, 3024), (2268, 3024), (3024, 4032)])
+    # (w, h) of the photo: a messenger-app copy, phone sizes, a full 12 MP original
+    frame = [(1108, 1478), (1512, 2016), (2268, 3024), (3024, 4032)][
+        int(rng.choice(4, p=[0.15, 0.35, 0.35, 0.15]))]
     if f.layout.landscape:
         frame = (frame[1], frame[0])
     scale = max(frame[0] / f.layout.size[0], frame[1] / f.layout.size[1]) * 0.95
@@ -956,6 +964,7 @@ class _Plan:
     ledgers: float
     unknown: float
     hw: object | None
+    channels: list[str] | None = None
 
 
 def _pools(templates: list[str] | None) -> tuple[list[str], list[str]]:
@@ -972,20 +981,23 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
         kind, pool = "ledger", plan.ledger_pool
     else:
         kind, pool = "order", plan.order_pool
-    channel = weighted(rng, CHANNELS[kind])
+    table = CHANNELS[kind]
+    if plan.channels:
+        table = [(n, p) for n, p in table if n in plan.channels] or [(n, 1.0) for n in plan.channels]
+    channel = weighted(rng, table)
     hand = plan.hw is not None and chance(rng, plan.handwriting)
     style = _style(rng)
     ctx = Ctx(hand=hand, hw=plan.hw, style=style)
     plain = Ctx(hand=False, hw=plan.hw, style=style)
 
     layouts = [LAYOUTS[pick(rng, pool)]]
-    if channel in MULTI_PAGE and chance(rng, 0.22):
+    if channel in MULTI_PAGE and chance(rng, MULTIPAGE_P):
         for _ in range(int(rng.integers(1, 3))):
             same = chance(rng, 0.5)
-            layouts.append(layouts[0] if same else LAYOUTS[pick(rng, plan.order_pool or pool)])
+            layouts.append(layouts[0] if same else LAYOUTS[pick(rng, pool)])
     if plan.unknown > 0 and chance(rng, plan.unknown):
         if channel in MULTI_PAGE and chance(rng, 0.6):
-            layouts.insert(0, UNKNOWN["fax_cover"])
+            layouts = [UNKNOWN["fax_cover"]] + layouts[:2]  # a cover sheet first; 3 pages at most
         else:
             layouts = [UNKNOWN[pick(rng, list(UNKNOWN))]]
     filled = [fill(lay, rng, ctx) for lay in layouts]
@@ -1010,21 +1022,26 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
 
 def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | None = None,
              handwriting: float = 0.0, ledgers: float = 0.0, digits_npz: Path | None = None,
-             unknown: float = 0.06) -> list[Path]:
+             unknown: float = 0.06, channels: list[str] | None = None) -> list[Path]:
     """Write ``count`` sample files (+ ``NAME.truth.json`` each) into ``out_dir``.
 
     ``templates``: shipped template names to use (default: all). ``handwriting``: the
     fraction of documents with handwritten numbers (needs ``samples.handwriting``;
     skipped with a warning when it is missing). ``ledgers``: the fraction of documents
     that are ledgers (when both kinds are in ``templates``). ``unknown``: the fraction
-    of documents with a page of a form that has no template. Returns the sample paths
-    (not the truth files).
+    of documents with a page of a form that has no template. ``channels``: only these
+    ways of arriving (``ALL_CHANNELS``: fax-fine, fax-standard, pdf-fax, scan-jpeg,
+    pdf-scan, png, photo), e.g. to measure one of them. Returns the sample paths (not
+    the truth files).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     order_pool, ledger_pool = _pools(templates)
+    bad = [c for c in channels or [] if c not in ALL_CHANNELS]
+    if bad:
+        raise ValueError(f"unknown channel(s) {bad}; known: {ALL_CHANNELS}")
     hw = _load_handwriting(Path(digits_npz) if digits_npz else None) if handwriting > 0 else None
-    plan = _Plan(order_pool, ledger_pool, handwriting, ledgers, unknown, hw)
+    plan = _Plan(order_pool, ledger_pool, handwriting, ledgers, unknown, hw, list(channels or []))
     paths = []
     for i in range(count):
         rng = np.random.default_rng([int(seed), i])
@@ -1044,11 +1061,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ledgers", type=float, default=0.0)
     ap.add_argument("--unknown", type=float, default=0.06)
     ap.add_argument("--digits", type=Path, default=None, help="handwritten digits .npz")
+    ap.add_argument("--channels", default=None, help="comma-separated: " + ",".join(ALL_CHANNELS))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tpl = [t.strip() for t in args.templates.split(",")] if args.templates else None
     paths = generate(args.out, args.count, args.seed, templates=tpl, handwriting=args.handwriting,
-                     ledgers=args.ledgers, digits_npz=args.digits, unknown=args.unknown)
+                     ledgers=args.ledgers, digits_npz=args.digits, unknown=args.unknown,
+                     channels=args.channels.split(",") if args.channels else None)
     print(f"{len(paths)} samples in {args.out}")
     return 0
 
