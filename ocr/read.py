@@ -1,8 +1,9 @@
 """Choose the engine for each field and cross-check readings.
 
 * ``printed``: Tesseract reads the cell; numeric, date and part-number fields are read
-  a second time with only the characters their type allows. Both are parsed; if the
-  parsed values differ the reading carries ``engines_disagree`` (-> review).
+  a second time with only the characters their type allows, free text a second time
+  from a rescaled copy. If the two (parsed) values differ the reading carries
+  ``engines_disagree`` (-> review).
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
   back to Tesseract, whose confidence on handwriting is low (-> review).
 * ``auto``: decided per cell from the ink (``looks_handwritten``); when the ink is
@@ -15,7 +16,7 @@ from dataclasses import replace
 from datetime import date
 
 from faxflow.ocr.engines.base import BLANK, Engine
-from faxflow.templates.parse import parse_text
+from faxflow.templates.parse import normalize, parse_text
 from faxflow.templates.types import FieldCrop, Reading
 
 # Below this fraction of dark pixels (after ruling removal) a cell is empty.
@@ -25,6 +26,8 @@ HANDWRITING_TYPES = ("integer", "quantity", "money", "date", "part_number")
 
 
 def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> bool:
+    if crop.spec.type == "text":  # spacing is not content in Japanese text
+        return normalize(a.text, "text").replace(" ", "") == normalize(b.text, "text").replace(" ", "")
     pa = parse_text(a.text, crop.spec, ref_date=ref_date)
     pb = parse_text(b.text, crop.spec, ref_date=ref_date)
     if pa.problems or pb.problems:
@@ -64,8 +67,15 @@ class FieldReader:
 
     def _printed(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         primary = self.printed.read(crop)
+        if crop.spec.type not in CHECKED_TYPES:
+            variant = getattr(self.printed, "read_variant", None)
+            if variant is None or not primary.text:
+                return primary
+            if not _same(primary, variant(crop), crop, ref_date):
+                return _flag(primary, "engines_disagree")
+            return primary
         restricted = getattr(self.printed, "read_restricted", None)
-        if crop.spec.type not in CHECKED_TYPES or restricted is None:
+        if restricted is None:
             return primary
         second = restricted(crop)
         if second is None:

@@ -64,3 +64,19 @@ def test_disagreement_becomes_review_value():
     value = make_value(crop, reading, threshold=0.8)
     assert value.status == "review" and "engines_disagree" in value.reasons
     assert value.raw_text == "120" and value.confidence > 0
+
+
+def test_free_text_must_survive_a_rescaled_second_read():
+    class Variant(FakeEngine):
+        def read_variant(self, crop):
+            from faxflow.templates.types import Reading
+
+            return Reading(text=self.variant, confidence=0.9, engine=self.name)
+
+    crop = make_crop(INK, type="text")
+    stable = Variant({"f": ("六角 ボルト", 0.95)})
+    stable.variant = "六角ボルト"
+    assert "engines_disagree" not in FieldReader(stable).read(crop).notes
+    garbage = Variant({"f": ("エス", 0.95)})
+    garbage.variant = "ゴロエズ"
+    assert "engines_disagree" in FieldReader(garbage).read(crop).notes
