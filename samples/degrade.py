@@ -240,11 +240,11 @@ def office_scan(grey: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     """Greyscale flatbed/ADF scan: paper tone, slight blur and noise, maybe a shadow
     along one edge (lid not closed)."""
     tokens = ["blur", "noise"]
-    paper = rng.uniform(228, 250)
+    paper = rng.uniform(232, 252)
     ink = rng.uniform(10, 55)
     g = grey.astype(np.float32) / 255.0
     g = ink + (paper - ink) * g
-    g = blur_noise(np.clip(g, 0, 255).astype(np.uint8), rng, (0.5, 1.3), (1.5, 5.0))
+    g = blur_noise(np.clip(g, 0, 255).astype(np.uint8), rng, (0.5, 1.3), (0.8, 3.5))
     if rng.random() < 0.12:
         h, w = g.shape
         side = int(rng.integers(0, 4))

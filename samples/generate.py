@@ -965,6 +965,7 @@ class _Plan:
     unknown: float
     hw: object | None
     channels: list[str] | None = None
+    multipage: float = MULTIPAGE_P
 
 
 def _pools(templates: list[str] | None) -> tuple[list[str], list[str]]:
@@ -991,7 +992,7 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
     plain = Ctx(hand=False, hw=plan.hw, style=style)
 
     layouts = [LAYOUTS[pick(rng, pool)]]
-    if channel in MULTI_PAGE and chance(rng, MULTIPAGE_P):
+    if channel in MULTI_PAGE and chance(rng, plan.multipage):
         for _ in range(int(rng.integers(1, 3))):
             same = chance(rng, 0.5)
             layouts.append(layouts[0] if same else LAYOUTS[pick(rng, pool)])
@@ -1022,7 +1023,8 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
 
 def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | None = None,
              handwriting: float = 0.0, ledgers: float = 0.0, digits_npz: Path | None = None,
-             unknown: float = 0.06, channels: list[str] | None = None) -> list[Path]:
+             unknown: float = 0.06, channels: list[str] | None = None,
+             multipage: float | None = None) -> list[Path]:
     """Write ``count`` sample files (+ ``NAME.truth.json`` each) into ``out_dir``.
 
     ``templates``: shipped template names to use (default: all). ``handwriting``: the
@@ -1032,7 +1034,8 @@ def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | Non
     of documents with a page of a form that has no template. ``channels``: only these
     ways of arriving (``ALL_CHANNELS``: fax-fine, fax-standard, pdf-fax, scan-jpeg,
     pdf-scan, png, photo), e.g. to measure one of them. Returns the sample paths (not
-    the truth files).
+    the truth files). ``multipage``: the fraction of documents on a multi-page channel
+    (TIFF, PDF) with 2-3 pages (default ``MULTIPAGE_P``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1041,7 +1044,8 @@ def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | Non
     if bad:
         raise ValueError(f"unknown channel(s) {bad}; known: {ALL_CHANNELS}")
     hw = _load_handwriting(Path(digits_npz) if digits_npz else None) if handwriting > 0 else None
-    plan = _Plan(order_pool, ledger_pool, handwriting, ledgers, unknown, hw, list(channels or []))
+    plan = _Plan(order_pool, ledger_pool, handwriting, ledgers, unknown, hw, list(channels or []),
+                 MULTIPAGE_P if multipage is None else multipage)
     paths = []
     for i in range(count):
         rng = np.random.default_rng([int(seed), i])
@@ -1050,10 +1054,48 @@ def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | Non
     return paths
 
 
+# The small sample scans committed under samples/scans (``make demo`` works without
+# generating): name, seed and the switches that give one of each kind.
+COMMITTED = [
+    ("fax_fine_yamada", 4, dict(templates=["yamada_order"], channels=["fax-fine"], handwriting=1.0,
+                                unknown=0.0, multipage=0.0)),
+    ("fax_standard_kawada", 3, dict(templates=["kawada_order"], channels=["fax-standard"], unknown=0.0,
+                                    multipage=0.0)),
+    ("fax_cover_and_order", 1, dict(templates=["yamada_order", "kawada_order"], channels=["pdf-fax"],
+                                    unknown=1.0, multipage=1.0)),
+    ("scan_kawada", 9, dict(templates=["kawada_order"], channels=["scan-jpeg"], unknown=0.0)),
+    ("ledger_photo", 8, dict(templates=["ledger_nyushukko"], channels=["photo"], handwriting=1.0,
+                             unknown=0.0)),
+]
+
+
+def write_committed(out_dir: Path) -> list[Path]:
+    """(Re)write the committed sample scans: ``NAME.ext`` + ``NAME.truth.json`` each."""
+    import shutil
+    import tempfile
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, seed, kw in COMMITTED:
+        with tempfile.TemporaryDirectory() as tmp:
+            [p] = generate(Path(tmp), 1, seed, **kw)
+            truth = json.loads((Path(tmp) / "s0000.truth.json").read_text("utf-8"))
+            dest = out / (name + p.suffix)
+            shutil.move(str(p), dest)
+            truth["file"] = dest.name
+            (out / f"{name}.truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n",
+                                                   encoding="utf-8")
+            paths.append(dest)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m faxflow.samples.generate",
                                  description="Generate sample scans with ground truth.")
     ap.add_argument("out", type=Path)
+    ap.add_argument("--committed", action="store_true",
+                    help="write the small committed sample set (samples/scans) into OUT instead")
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--templates", default=None, help="comma-separated template names")
@@ -1064,6 +1106,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels", default=None, help="comma-separated: " + ",".join(ALL_CHANNELS))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.committed:
+        paths = write_committed(args.out)
+        print(f"{len(paths)} samples in {args.out}")
+        return 0
     tpl = [t.strip() for t in args.templates.split(",")] if args.templates else None
     paths = generate(args.out, args.count, args.seed, templates=tpl, handwriting=args.handwriting,
                      ledgers=args.ledgers, digits_npz=args.digits, unknown=args.unknown,

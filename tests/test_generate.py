@@ -313,3 +313,27 @@ def test_templates_load_without_problems():
     for name in forms.SHIPPED:
         tpl, problems = loader.parse_template(TEMPLATES_DIR / f"{name}.yaml", shipped=True)
         assert tpl is not None and not problems, [str(p) for p in problems]
+
+
+# --- the committed sample scans (samples/scans) ----------------------------------------------
+
+SCANS = Path(__file__).resolve().parents[1] / "samples" / "scans"
+COMMITTED = sorted(SCANS.glob("*.truth.json"))
+
+
+def test_committed_set_is_small_and_varied():
+    assert 4 <= len(COMMITTED) <= 8
+    assert sum(p.stat().st_size for p in SCANS.iterdir()) < 1.5e6
+    exts = {json.loads(t.read_text("utf-8"))["file"].rsplit(".", 1)[1] for t in COMMITTED}
+    assert {"tif", "pdf", "jpg"} <= exts
+
+
+@pytest.mark.parametrize("truth_path", COMMITTED, ids=[p.name.split(".")[0] for p in COMMITTED])
+def test_committed_sample(truth_path):
+    truth = json.loads(truth_path.read_text("utf-8"))
+    path = SCANS / truth["file"]
+    assert path.exists() and truth_path.name == path.name.rsplit(".", 1)[0] + ".truth.json"
+    assert len(_pages(path)) == len(truth["pages"])
+    for page in truth["pages"]:
+        if page["template"] is not None:
+            check_page(page)
