@@ -8,7 +8,7 @@ reference->page matrix, so tests can measure where zones land.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -36,13 +36,15 @@ class Form:
     name: str
     image: np.ndarray  # the blank form, uint8 0/255
     template: Template
+    layout: Template | None = None  # the pitch-based twin used to place filled-in text
+
 
     def fill(self, values: dict[str, str], *, font_path: str = GOTHIC, size: int = 30) -> np.ndarray:
         """The form with text written into fields ("order_no") and cells ("lines[2].quantity")."""
         im = Image.fromarray(self.image.copy())
         d = ImageDraw.Draw(im)
         for key, text in values.items():
-            x0, y0, x1, y1 = box_of(self.template, key)
+            x0, y0, x1, y1 = box_of(self.layout or self.template, key)
             f = font(size, font_path)
             d.text((x0 + 12, (y0 + y1) // 2), text, fill=0, font=f, anchor="lm")
         return np.asarray(im)
@@ -144,7 +146,8 @@ def ledger_form(path: Path, *, name: str = "ledger", rows_from: str = "pitch") -
                       rows_from=rows_from, key_column="date")
     tpl = Template(name=name, path=path / f"{name}.yaml", reference_image=ref, dpi=200, kind="ledger",
                    fields=(FieldSpec("item", box=(1100, 110, 1520, 170)),), tables=(table,))
-    return Form(name, img, tpl)
+    layout = replace(tpl, tables=(replace(table, row_pitch=85, row_count=20, rows_from="pitch"),))
+    return Form(name, img, tpl, layout)
 
 
 def distort(img: np.ndarray, *, angle: float = 0.0, scale: float = 1.0, shift: tuple[float, float] = (0, 0),

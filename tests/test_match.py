@@ -1,0 +1,181 @@
+"""Form recognition: which template, roughly where, and "unknown" when nothing fits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from _synthform import corner_error, distort, ledger_form, order_form
+
+from faxflow.templates.match import HEADER_BAND, fuzzy_contains, match_page
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory):
+    d = tmp_path_factory.mktemp("match")
+    tanaka = order_form(d)
+    sato = order_form(d, company="佐藤商事株式会社", name="sato_order", keywords=("佐藤商事",))
+    ledger = ledger_form(d)
+    return {"tanaka": tanaka, "sato": sato, "ledger": ledger}
+
+
+FILL = {"order_no": "PO-240117", "order_date": "2026/11/20", "lines[0].part_no": "AB-1234",
+        "lines[0].quantity": "120", "lines[3].description": "六角ボルト M8×30"}
+
+CASES = {
+    "upright": dict(),
+    "rot+3": dict(angle=3),
+    "rot-3 scale1.05 shift+5%": dict(angle=-3, scale=1.05, shift=(0.05, 0.05)),
+    "fax-standard speckle header": dict(angle=2, scale=0.95, shift=(-0.05, -0.04), fax_standard=True,
+                                        speckle=0.001, header=True),
+    "photo perspective": dict(perspective=0.04, angle=1),
+}
+
+
+@pytest.mark.parametrize("kw", CASES.values(), ids=CASES.keys())
+def test_distorted_page_matches_its_template(forms, kw):
+    f = forms["tanaka"]
+    page, m = distort(f.fill(FILL), **kw)
+    r = match_page(page, 200, [f.template, forms["ledger"].template])
+    assert r.template is f.template, r.reason
+    assert r.reason is None
+    assert r.rotation == 0
+    assert r.inliers >= 20
+    assert r.candidates[0][0] == "tanaka_order" and r.candidates[-1] == ("ledger", 0.0)
+    assert corner_error(f.template, m, r.transform) < 4.0  # coarse: align refines it
+
+
+@pytest.mark.parametrize("k", [1, 2, 3], ids=["rot90", "rot180", "rot270"])
+def test_quarter_turned_page_is_found_and_reported(forms, k):
+    f = forms["tanaka"]
+    page, m = distort(f.fill(FILL), rot90=k, angle=1.0)
+    r = match_page(page, 200, [f.template])
+    assert r.template is f.template, r.reason
+    assert r.rotation == 90 * k
+    assert f"rotated-{90 * k}" in r.notes
+    assert corner_error(f.template, m, r.transform) < 4.0
+
+
+def test_different_form_is_unknown_with_a_reason(forms):
+    page, _ = distort(forms["ledger"].image, angle=1)
+    r = match_page(page, 200, [forms["tanaka"].template, forms["sato"].template])
+    assert r.template is None and r.transform is None
+    assert r.reason and "no template matched" in r.reason
+    assert {n for n, _ in r.candidates} == {"tanaka_order", "sato_order"}
+
+
+@pytest.mark.parametrize("image", [
+    np.full((2339, 1654), 255, np.uint8),
+    np.where(np.random.default_rng(0).random((1200, 900)) < 0.05, 0, 255).astype(np.uint8),
+    np.zeros((10, 10), np.uint8),
+], ids=["blank", "noise", "tiny"])
+def test_junk_pages_never_raise(forms, image):
+    r = match_page(image, 200, [forms["tanaka"].template])
+    assert r.template is None and r.reason
+
+
+def test_no_templates_and_broken_reference(forms, tmp_path):
+    assert match_page(forms["tanaka"].image, 200, []).reason == "no templates loaded"
+    broken = replace(forms["ledger"].template, name="broken", reference_image=tmp_path / "missing.png")
+    page, _ = distort(forms["tanaka"].image, angle=1)
+    r = match_page(page, 200, [broken, forms["tanaka"].template])
+    assert r.template is forms["tanaka"].template
+    assert ("broken", 0.0) in r.candidates
+
+
+def _fake_ocr(forms, calls):
+    """A stand-in for Tesseract on the header band: it 'reads' whichever company's header
+    the band looks like (correlation with each reference's band), so it only reads
+    right when match_page hands it a correctly aligned header band."""
+    bands = {}
+    for key, text in (("tanaka", "注 文 書 田中工業株式会社 御中"), ("sato", "注 文 書 佐藤商事株式会社 御中")):
+        img = forms[key].image
+        bands[text] = img[: int(img.shape[0] * HEADER_BAND)].astype(np.float32)
+
+    def read_text(band: np.ndarray) -> str:
+        calls.append(band.shape)
+        best, text = -1.0, ""
+        for t, ref in bands.items():
+            if band.shape != ref.shape:
+                continue
+            c = float(cv2.matchTemplate(band.astype(np.float32), ref, cv2.TM_CCOEFF_NORMED).max())
+            if c > best:
+                best, text = c, t
+        return text if best > 0.5 else ""
+
+    return read_text
+
+
+@pytest.mark.parametrize("who", ["tanaka", "sato"])
+def test_similar_forms_are_told_apart_by_keywords(forms, who):
+    f = forms[who]
+    page, _ = distort(f.fill(FILL), angle=-1.5, shift=(0.02, 0.03), fax_standard=True)
+    calls: list = []
+    tpls = [forms["tanaka"].template, forms["sato"].template]
+    r = match_page(page, 200, tpls, read_text=_fake_ocr(forms, calls))
+    assert r.template is f.template, r.reason
+    assert calls and calls[0] == (int(f.image.shape[0] * HEADER_BAND), f.image.shape[1])
+    # both pass the geometric test: without OCR the choice is flagged as ambiguous
+    r2 = match_page(page, 200, tpls)
+    assert r2.template is not None and "keywords-unchecked" in r2.notes
+    assert any(n.startswith("ambiguous-with:") for n in r2.notes)
+
+
+def test_same_stationery_from_an_unknown_customer_is_rejected(forms):
+    """Keywords declared and read: a page that shows none of them is not this form."""
+    page, _ = distort(forms["tanaka"].image, angle=1)
+    r = match_page(page, 200, [forms["sato"].template], read_text=lambda img: "注 文 書 山田製作所 御中")
+    assert r.template is None
+    assert "keywords not found" in r.reason
+
+
+def test_anchor_in_its_box(forms):
+    from faxflow.templates.model import Anchor
+
+    t = replace(forms["tanaka"].template, keywords=(), anchors=(Anchor("注文書", (540, 60, 1110, 160)),))
+    page, _ = distort(forms["tanaka"].image, angle=1)
+    seen = []
+
+    def read_text(img):
+        seen.append(img.shape)
+        return "注 文 書" if img.shape[0] < 400 else ""
+
+    assert match_page(page, 200, [t], read_text=read_text).template is t
+    assert seen  # the anchor box was read
+    assert match_page(page, 200, [t], read_text=lambda img: "請求書").template is None
+
+
+def test_a_filled_reference_still_matches_other_fillings(forms, tmp_path):
+    f = forms["tanaka"]
+    ref_img = f.fill({"order_no": "PO-999999", "buyer": "鈴木", "lines[5].description": "ナット M8 黒"})
+    path = tmp_path / "filled_ref.png"
+    cv2.imwrite(str(path), ref_img)
+    t = replace(f.template, name="filled_ref", reference_image=path)
+    page, m = distort(f.fill(FILL), angle=2, scale=0.97)
+    r = match_page(page, 200, [t])
+    assert r.template is t, r.reason
+    assert corner_error(t, m, r.transform) < 4.0
+
+
+def test_page_at_another_dpi(forms):
+    f = forms["tanaka"]
+    page, m = distort(f.fill(FILL), angle=-1)
+    big = cv2.resize(page, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)
+    big = np.where(big < 128, 0, 255).astype(np.uint8)
+    s = np.array([[1.5, 0, 0.25], [0, 1.5, 0.25], [0, 0, 1]])
+    r = match_page(big, 300, [f.template])
+    assert r.template is f.template
+    assert corner_error(f.template, s @ m, r.transform) < 4.0
+
+
+@pytest.mark.parametrize("text,word,found", [
+    ("注 文 書 田中工業株式会社 御中", "田中工業", True),
+    ("注文書田中エ業株式会社", "田中工業", True),  # one OCR slip in four characters
+    ("注文書 佐藤商事", "田中工業", False),
+    ("ＡＢＣ商会", "abc商会", True),  # NFKC and case
+    ("", "注文書", False),
+])
+def test_fuzzy_contains(text, word, found):
+    assert fuzzy_contains(text, word) is found
