@@ -41,6 +41,116 @@ def _fail(exc: FaxflowError) -> None:
 # --- workspace, batch, watcher, status ---------------------------------------------
 # (commands: init, run, watch, status)
 
+InboxArgument = typer.Argument(
+    None, help="Inbox folder (default: the workspace's inbox/). Without --home or FAXFLOW_HOME, "
+               "the inbox's parent folder is the workspace (archive/, failed/, faxflow.db beside it).",
+)
+
+
+def _workspace_settings(home: Optional[Path], inbox: Optional[Path] = None, **overrides):
+    from faxflow.ingest.workspace import load_settings
+
+    try:
+        return load_settings(home, inbox=inbox, **{k: v for k, v in overrides.items() if v is not None})
+    except FaxflowError as exc:
+        _fail(exc)
+
+
+@app.command("init")
+def init_cmd(
+    folder: Path = typer.Argument(..., help="Folder for the workspace (created if missing)."),
+) -> None:
+    """Create a workspace folder with inbox/, archive/, failed/, faxflow.toml and the database.
+
+    Also processing/, exports/, templates/ (the office's own templates) and logs/.
+    Running it again keeps what exists."""
+    from faxflow.ingest.workspace import init_workspace
+
+    try:
+        result = init_workspace(folder)
+    except FaxflowError as exc:
+        _fail(exc)
+    for name in result.created:
+        typer.echo(f"created  {result.home / name}")
+    for name in result.kept:
+        typer.echo(f"kept     {result.home / name}")
+    typer.echo(f"\nPut scans into {result.home / 'inbox'}, then:\n"
+               f"  faxflow watch --home {result.home}     (process files as they arrive)\n"
+               f"  faxflow run --home {result.home}       (process what is waiting, e.g. nightly)\n"
+               f"Settings: {result.config}")
+
+
+@app.command("run")
+def run_cmd(
+    inbox: Optional[Path] = InboxArgument,
+    home: Optional[Path] = HomeOption,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+                                       help="Worker processes (default: [batch] jobs in faxflow.toml, else 1)."),
+    export: Optional[bool] = typer.Option(None, "--export/--no-export",
+                                          help="Also write the CSV hand-off of new rows to exports/ "
+                                               "(default: [export] after_run)."),
+    wait: Optional[float] = typer.Option(None, "--wait", min=0,
+                                         help="Seconds to wait for a batch already running "
+                                              "(default: [batch] lock_wait, 10)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-file lines on the console (logs/faxflow.log has them)."),
+) -> None:
+    """Process every scan waiting in the inbox (the nightly batch), then print a summary.
+
+    Writes logs/batch-YYYYmmdd-HHMMSS.txt. Exit code 0: all files done; 1: some files
+    went to failed/; 2: could not run (config, lock, OCR engine, database); 130: interrupted."""
+    from faxflow.ingest.batch import run_batch
+    from faxflow.ingest.logs import setup_logging
+    from faxflow.ingest.report import RichProgress
+
+    settings = _workspace_settings(home, inbox, jobs=jobs)
+    tty = sys.stdout.isatty()
+    setup_logging(settings.logs, console=not tty and not quiet)
+    try:
+        report = run_batch(settings, progress=RichProgress() if tty else None, export=export, lock_wait=wait)
+    except FaxflowError as exc:
+        _fail(exc)
+    report.print()
+    raise typer.Exit(int(report.return_code))
+
+
+@app.command("watch")
+def watch_cmd(
+    inbox: Optional[Path] = InboxArgument,
+    home: Optional[Path] = HomeOption,
+    poll: Optional[bool] = typer.Option(None, "--poll/--no-poll",
+                                        help="Scan the folder every poll_interval instead of change "
+                                             "notifications (network shares, NAS)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: [batch] jobs)."),
+) -> None:
+    """Watch the inbox and process each scan as soon as it is completely written.
+
+    Files already waiting are processed first. Runs until Ctrl-C or SIGTERM, then
+    finishes the current file and exits 0."""
+    from faxflow.ingest.logs import setup_logging
+    from faxflow.ingest.watch import watch
+
+    settings = _workspace_settings(home, inbox, jobs=jobs)
+    setup_logging(settings.logs, console=True)
+    try:
+        summary = watch(settings, poll=poll)
+    except FaxflowError as exc:
+        _fail(exc)
+    raise typer.Exit(int(summary.exit_code))
+
+
+@app.command("status")
+def status_cmd(home: Optional[Path] = HomeOption) -> None:
+    """Show files per state, the last errors, and when the last batch ran and how it ended."""
+    from faxflow.ingest.queue import workspace_status
+
+    settings = _workspace_settings(home)
+    try:
+        status = workspace_status(settings)
+    except FaxflowError as exc:
+        _fail(exc)
+    for line in status.lines():
+        typer.echo(line)
+
 
 # --- templates -------------------------------------------------------------------------
 
