@@ -373,6 +373,8 @@ class Runner:
             assert self._local is not None
             fut.set_result(self._local.work(claim))
             return fut
+        if self._pool is None:  # a restart after a dead worker failed earlier: try again
+            self.start()
         assert self._pool is not None
         return self._pool.submit(_work, claim)
 
@@ -456,6 +458,9 @@ class Dispatcher:
             # A worker died since the last collect: this claim waits with the others.
             self.suspects.append(claim)
             return
+        except BaseException:
+            self.suspects.appendleft(claim)  # kept: put back by release_pending() if we stop
+            raise
         self.inflight[fut] = claim
         if alone:
             self.isolating.add(fut)
@@ -475,8 +480,6 @@ class Dispatcher:
         """Wait up to ``timeout`` for files to finish; report each one."""
         self._pump()
         if not self.inflight:
-            if timeout > 0 and not self.busy:
-                time.sleep(0)  # nothing to wait for
             return []
         done, _ = cf.wait(list(self.inflight), timeout=timeout, return_when=cf.FIRST_COMPLETED)
         outcomes: list[FileOutcome] = []
@@ -505,9 +508,10 @@ class Dispatcher:
             get_logger().warning("a worker process died (crash or out of memory) while reading: %s; "
                                  "these files are tried again one at a time", names)
             self.suspects.extend(broken + rest)
-            self.runner.restart()
         for o in outcomes:
             self.on_outcome(o)
+        if broken:
+            self.runner.restart()  # CannotRun: the suspects wait (released if the run stops)
         self._pump()
         return outcomes
 
@@ -656,6 +660,7 @@ def run_batch(settings: Settings, *, jobs: int | None = None, processor_factory:
     stop = stop or threading.Event()
     queue: FileQueue | None = None
     runner: Runner | None = None
+    dispatcher: Dispatcher | None = None
     run_id: int | None = None
     sig = stop_on_signals(stop) if handle_signals else contextlib.nullcontext()
 
@@ -703,6 +708,8 @@ def run_batch(settings: Settings, *, jobs: int | None = None, processor_factory:
         log.error("cannot run: %s", exc)
         report.fail(str(exc), exc.ja)
     finally:
+        if dispatcher is not None and (dispatcher.deferred or dispatcher.suspects):
+            dispatcher.release_pending()  # claimed but never read: back to the inbox
         if runner is not None:
             try:
                 runner.shutdown()

@@ -338,6 +338,16 @@ class RichProgress:
 
 # ----------------------------------------------------------------------------- status --
 
+def _t(iso: str | None) -> str:
+    """'2026-11-23T02:00:03+09:00' -> '2026-11-23 02:00:03' (local time as recorded)."""
+    if not iso:
+        return "-"
+    try:
+        return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
 @dataclass
 class WorkspaceStatus:
     home: Path
@@ -368,11 +378,11 @@ class WorkspaceStatus:
             if b.get("finished_at"):
                 code = b.get("exit_code")
                 meaning = EXIT_MEANING.get(ExitCode(code), "") if code in {int(c) for c in ExitCode} else ""
-                out.append(f"last batch: {b['started_at']} -> {b['finished_at']}, exit {code} ({meaning})")
+                out.append(f"last batch: {_t(b['started_at'])} -> {_t(b['finished_at'])}, exit {code} ({meaning})")
             elif b.get("alive"):
-                out.append(f"last batch: running since {b['started_at']} (pid {b.get('pid')})")
+                out.append(f"last batch: running since {_t(b['started_at'])} (pid {b.get('pid')})")
             else:
-                out.append(f"last batch: started {b['started_at']} and did not finish (killed or crashed; "
+                out.append(f"last batch: started {_t(b['started_at'])} and did not finish (killed or crashed; "
                            "its files are taken over by the next run)")
             summary = b.get("summary") or {}
             if summary:
@@ -383,13 +393,13 @@ class WorkspaceStatus:
                 out.append(f"           report: {b['report_path']}")
         if self.watchers:
             for w in self.watchers:
-                out.append(f"watcher:   running since {w['started_at']} (pid {w['pid']} on {w['host']})")
+                out.append(f"watcher:   running since {_t(w['started_at'])} (pid {w['pid']} on {w['host']})")
         else:
             out.append("watcher:   not running")
         if self.last_errors:
             out.append("last errors:")
             for e in self.last_errors:
-                out.append(f"  {e['finished_at'] or e['claimed_at']}  {e['dest'] or e['original_name']}")
+                out.append(f"  {_t(e['finished_at'] or e['claimed_at'])}  {e['dest'] or e['original_name']}")
                 if e.get("error_ja"):
                     out.append(f"      {e['error_ja']}")
                 out.append(f"      {e.get('error_en') or ''}")

@@ -31,7 +31,7 @@ from faxflow.ingest.report import FileOutcome
 from faxflow.ingest.settings import Settings
 from faxflow.ingest.stability import StabilityTracker, candidates, is_ignored
 from faxflow.ingest.workspace import ensure_folders
-from faxflow.templates.errors import ConfigError, ExitCode
+from faxflow.templates.errors import ConfigError, ExitCode, FaxflowError
 
 RECOVER_EVERY_S = 120.0  # look for abandoned claims this often while running
 PAUSE_AFTER_FATAL_S = 60.0  # engine/database unusable: wait this long before taking files again
@@ -211,6 +211,9 @@ def _watch_loop(settings: Settings, queue: FileQueue, dispatcher: Dispatcher, st
                 wake.wait(timeout)
         except ConfigError:
             raise
+        except FaxflowError as exc:  # e.g. the workers cannot be restarted: not a file's fault
+            log.error("%s - trying again in %.0f s", exc, PAUSE_AFTER_FATAL_S)
+            stop.wait(PAUSE_AFTER_FATAL_S)
         except Exception:  # noqa: BLE001 - the watcher never stops because of one file
             log.exception("watcher loop error; continuing")
             stop.wait(min(5.0, settings.poll_interval))

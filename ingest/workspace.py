@@ -270,6 +270,9 @@ def load_settings(home: Path | None, *, inbox: Path | None = None, **overrides: 
         ocr["tessdata"] = home / ocr["tessdata"]
     if inbox is not None:
         plain["inbox"] = Path(inbox).expanduser().resolve()
+        if not plain["inbox"].is_dir():
+            raise ConfigError(f"inbox folder {plain['inbox']} does not exist",
+                              f"受信フォルダ {plain['inbox']} がありません")
     if ocr:
         plain["ocr"] = dataclasses.replace(OcrSettings(), **ocr)
     plain["config_path"] = config if config.is_file() else None

@@ -126,6 +126,12 @@ def test_run_inbox_without_workspace_uses_the_parent(tmp_path):
     assert s.archive == tmp_path.resolve() / "archive" and s.db_path == tmp_path.resolve() / "faxflow.db"
 
 
+def test_a_missing_inbox_argument_is_an_error_not_a_new_folder(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(None, inbox=tmp_path / "fax-inn")
+    assert not (tmp_path / "fax-inn").exists()
+
+
 def test_home_from_environment(tmp_path, monkeypatch):
     init_workspace(tmp_path / "ws")
     monkeypatch.setenv("FAXFLOW_HOME", str(tmp_path / "ws"))
