@@ -35,14 +35,15 @@ import numpy as np
 from faxflow.templates.match import (
     MatchResult,
     Reference,
+    blur,
+    find_patches,
+    select_patches,
     ink_mask,
     match_page,
     overlay_score,
     reference_for,
     scale_matrix,
     to_gray,
-    valid_mask,
-    warp_mask,
 )
 from faxflow.templates.model import Template
 from faxflow.templates.types import AlignedPage, Page
@@ -65,19 +66,22 @@ SCORE_TOL_200 = 2  # overlay tolerance in pixels at 200 dpi (print weight and FA
 @dataclass(frozen=True)
 class _Patches:
     scale: float  # refine image = reference * scale
-    size: int  # patch side (refine pixels)
-    centers: np.ndarray  # (N, 2) float, refine pixels
-    images: tuple[np.ndarray, ...]  # float32 patches of the blurred printed form
+    patches: Patches  # centers in refine pixels
     static: np.ndarray  # bool printed-form mask at refine scale
     ink: np.ndarray  # bool reference ink at refine scale
     zones: np.ndarray  # bool fill-in zones at refine scale
 
+    @property
+    def size(self) -> int:
+        return self.patches.size
 
-def _blur(img: np.ndarray) -> np.ndarray:
-    """Gaussian blur (sigma 1.2) as float32: NCC on binary images wants soft edges."""
-    if img.dtype == np.uint8:
-        return cv2.GaussianBlur(img, (7, 7), 1.2).astype(np.float32)
-    return cv2.GaussianBlur(img, (7, 7), 1.2)
+    @property
+    def centers(self) -> np.ndarray:
+        return self.patches.centers
+
+    @property
+    def images(self) -> tuple[np.ndarray, ...]:
+        return self.patches.images
 
 
 def _resize_mask(mask: np.ndarray, s: float, shape: tuple[int, int]) -> np.ndarray:
@@ -88,7 +92,7 @@ def _resize_mask(mask: np.ndarray, s: float, shape: tuple[int, int]) -> np.ndarr
 
 
 def _patches(ref: Reference) -> _Patches:
-    """Distinctive patches of the printed form (cached in the Reference)."""
+    """Distinctive patches of the printed form at refine resolution (cached in the Reference)."""
     cached = ref.extra.get("align_patches")
     if cached is not None:
         return cached
@@ -96,94 +100,14 @@ def _patches(ref: Reference) -> _Patches:
     h, w = ref.shape
     shape = (max(1, int(round(h * s))), max(1, int(round(w * s))))
     static = _resize_mask(ref.static, s, shape)
-    img = _blur(np.where(static, 0, 255).astype(np.uint8))
-    px200 = ref.dpi * s / 200.0  # refine pixels per 200-dpi pixel
-    size = int(round(PATCH_MM / 25.4 * ref.dpi * s)) | 1
-    half = size // 2
-    search = int(math.ceil(PASSES[0][0] * px200))
-    margin = half + search + 2
-    # cornerness of the printed form
-    eig = cv2.cornerMinEigenVal(img, blockSize=7, ksize=3)
-    ink_density = cv2.boxFilter(static.astype(np.float32), -1, (size, size))
     zones = _resize_mask(ref.zones, s, shape)
-    zone_density = cv2.boxFilter(zones.astype(np.float32), -1, (size, size))
-    ok = (ink_density > 0.03) & (ink_density < 0.6) & (zone_density < 0.6)
-    ok[:margin, :] = False
-    ok[-margin:, :] = False
-    ok[:, :margin] = False
-    ok[:, -margin:] = False
-    eig = np.where(ok, eig, 0)
-    grid = max(size, int(round(GRID_MM / 25.4 * ref.dpi * s)))
-    cands = []
-    for gy in range(0, shape[0], grid):
-        for gx in range(0, shape[1], grid):
-            cell = eig[gy:gy + grid, gx:gx + grid]
-            if cell.size == 0:
-                continue
-            iy, ix = np.unravel_index(int(np.argmax(cell)), cell.shape)
-            v = float(cell[iy, ix])
-            if v > 0:
-                cands.append((v, gx + ix, gy + iy))
-    cands.sort(reverse=True)
-    centers, images = [], []
-    for _, cx, cy in cands:
-        patch = img[cy - half:cy + half + 1, cx - half:cx + half + 1]
-        if patch.std() < 5:
-            continue
-        # distinctive within the search radius: the second-best correlation peak
-        # (away from the true position) must be clearly lower
-        win = img[cy - half - search:cy + half + search + 1, cx - half - search:cx + half + search + 1]
-        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
-        c = search
-        r[max(0, c - 3):c + 4, max(0, c - 3):c + 4] = -1
-        if r.max() > 0.8:
-            continue
-        centers.append((cx, cy))
-        images.append(patch.copy())
-        if len(centers) >= MAX_PATCHES:
-            break
-    ink = _resize_mask(ref.ink, s, shape)
-    p = _Patches(scale=s, size=size, centers=np.array(centers, float).reshape(-1, 2), images=tuple(images),
-                 static=static, ink=ink, zones=zones)
+    px200 = ref.dpi * s / 200.0  # refine pixels per 200-dpi pixel
+    mm = ref.dpi * s / 25.4
+    pts = select_patches(static, zones, size=int(round(PATCH_MM * mm)), search=int(math.ceil(PASSES[0][0] * px200)),
+                         grid=int(round(GRID_MM * mm)), max_n=MAX_PATCHES)
+    p = _Patches(scale=s, patches=pts, static=static, ink=_resize_mask(ref.ink, s, shape), zones=zones)
     ref.extra["align_patches"] = p
     return p
-
-
-def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
-    def off(a: float, b: float, c: float) -> float:
-        d = a - 2 * b + c
-        return 0.0 if abs(d) < 1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
-
-    dx = off(r[y, x - 1], r[y, x], r[y, x + 1]) if 0 < x < r.shape[1] - 1 else 0.0
-    dy = off(r[y - 1, x], r[y, x], r[y + 1, x]) if 0 < y < r.shape[0] - 1 else 0.0
-    return x + dx, y + dy
-
-
-def _find_patches(warped: np.ndarray, pt: _Patches, search: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(found mask, displacement (N,2), peak ncc) of each patch on the warped page (refine scale)."""
-    n = len(pt.images)
-    found = np.zeros(n, bool)
-    disp = np.zeros((n, 2))
-    peak = np.zeros(n)
-    half = pt.size // 2
-    H, W = warped.shape
-    for i, ((cx, cy), patch) in enumerate(zip(pt.centers.astype(int), pt.images)):
-        y0, y1 = cy - half - search, cy + half + search + 1
-        x0, x1 = cx - half - search, cx + half + search + 1
-        if y0 < 0 or x0 < 0 or y1 > H or x1 > W:
-            continue
-        win = warped[y0:y1, x0:x1]
-        if win.std() < 3:
-            continue
-        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
-        _, mx, _, (bx, by) = cv2.minMaxLoc(r)
-        peak[i] = mx
-        if mx < MIN_NCC or bx in (0, r.shape[1] - 1) or by in (0, r.shape[0] - 1):
-            continue
-        sx, sy = _subpixel(r, by, bx)
-        found[i] = True
-        disp[i] = (sx - search, sy - search)
-    return found, disp, peak
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -327,8 +251,8 @@ def _correspondences(gray: np.ndarray, pt: _Patches, warp: _Warp, radius200: flo
                      ) -> tuple[np.ndarray, np.ndarray, int]:
     """(reference points, page points, search radius) of the patches found on the page."""
     search = max(2, int(math.ceil(radius200 * px200)))
-    warped = _blur(warp.render(gray, pt.static.shape, pt.scale))
-    found, disp, _ = _find_patches(warped, pt, search)
+    warped = blur(warp.render(gray, pt.static.shape, pt.scale))
+    found, disp, _ = find_patches(warped, pt.patches, search, MIN_NCC)
     Sinv = np.linalg.inv(scale_matrix(pt.scale))
     ref_pts = _apply(Sinv, pt.centers[found])  # full-resolution reference pixels
     seen = _apply(Sinv, pt.centers[found] + disp[found])

@@ -209,58 +209,76 @@ def _fill_missing(rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _estimate_pitch(per_col: list[list[float]], min_gap: float) -> float | None:
+    """The row pitch from the gaps between lines found in each column, robust to
+    missing lines (gaps of 2, 3 pitches) and to a few spurious ones."""
+    diffs = np.concatenate([np.diff(ys) for ys in per_col if len(ys) >= 2] or [np.zeros(0)])
+    diffs = diffs[diffs > min_gap]
+    if diffs.size < 2:
+        return None
+    p0 = float(np.percentile(diffs, 20))
+    base = diffs[(diffs > 0.75 * p0) & (diffs < 1.25 * p0)]
+    p1 = float(np.median(base)) if base.size else p0
+    k = np.maximum(1, np.round(diffs / p1))
+    fit = np.abs(diffs / k - p1) < 0.15 * p1
+    return float(np.median(diffs[fit] / k[fit])) if fit.any() else p1
+
+
 def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, float]]) -> np.ndarray | None:
-    """Row boundaries (n_rows+1, n_columns) from the horizontal ruling inside the table box."""
+    """Row boundaries (n_rows+1, n_columns) from the horizontal ruling inside the table box.
+
+    Lines are found per column (so a curved sheet gives each column its own
+    positions), merged across columns into the table's lines, completed where a line
+    is missing in every column (gaps of k pitches get k-1 lines) and up to the table
+    box's top and bottom; a line missing in one column is interpolated there from the
+    lines above and below in that column (or from the other columns at the ends).
+    """
     x0, y0, x1, y1 = table.box
     tol = int(round(SNAP_MM / 25.4 * pi.dpi))
     inset = max(2, int(round(3 * pi.px)))
+    merge = 1.5 / 25.4 * pi.dpi  # double rules closer than 1.5 mm are one boundary
     per_col = [
-        [g[2] for g in _hline_positions(pi.hlines, int(a) + inset, int(b) - inset, y0 - tol, y1 + tol + 1, 0.25)]
+        _merge_close([g[2] for g in _hline_positions(pi.hlines, int(a) + inset, int(b) - inset, y0 - tol,
+                                                     y1 + tol + 1, 0.25)], merge)
         for a, b in cols
     ]
-    # merge double rules (closer than 1.5 mm) into one boundary
-    merge = 1.5 / 25.4 * pi.dpi
-    per_col = [_merge_close(ys, merge) for ys in per_col]
-    allys = [np.diff(ys) for ys in per_col if len(ys) >= 3]
-    if not allys:
+    pitch = _estimate_pitch(per_col, 2 * merge)
+    if pitch is None:
         return None
-    pitch = float(np.median(np.concatenate(allys)))
-    if pitch <= 2 * merge:
+    # the table's lines: detections of all columns clustered by position
+    dets = sorted(y for ys in per_col for y in ys)
+    if not dets:
         return None
-    # chain lines across columns: start from the column with the most lines
-    spine = max(range(len(per_col)), key=lambda i: len(per_col[i]))
-    base = list(per_col[spine])
-    # fill whole missing lines in the spine: gaps of ~k pitches get k-1 lines
-    filled = [base[0]]
-    for y in base[1:]:
+    clusters: list[list[float]] = [[dets[0]]]
+    for y in dets[1:]:
+        if y - clusters[-1][-1] < 0.3 * pitch:
+            clusters[-1].append(y)
+        else:
+            clusters.append([y])
+    lines = [float(np.median(c)) for c in clusters]
+    counts = [len(c) for c in clusters]
+    # a line seen in one column only must sit on the pitch grid of its neighbours
+    keep = []
+    for i, (y, n) in enumerate(zip(lines, counts)):
+        if n >= 2 or len(lines) < 3:
+            keep.append(y)
+            continue
+        nb = [lines[j] for j in (i - 1, i + 1) if 0 <= j < len(lines)]
+        if any(abs((y - v) / pitch - round((y - v) / pitch)) < 0.2 for v in nb):
+            keep.append(y)
+    lines = keep
+    # the box edges count as lines when none was found near them
+    if lines[0] - y0 > 0.5 * pitch:
+        lines.insert(0, float(y0))
+    if y1 - lines[-1] > 0.5 * pitch:
+        lines.append(float(y1))
+    filled = [lines[0]]
+    for y in lines[1:]:
         gap = y - filled[-1]
         k = int(round(gap / pitch))
-        if k >= 2 and abs(gap - k * pitch) < 0.35 * pitch:
+        if k >= 2 and abs(gap - k * pitch) < 0.3 * pitch * k:
             filled += [filled[-1] + gap * j / k for j in range(1, k)]
         filled.append(y)
-    # lines the spine lacks but other columns see (spine column broken there)
-    extra = []
-    for j, ys in enumerate(per_col):
-        for y in ys:
-            if min(abs(y - f) for f in filled) > 0.4 * pitch:
-                extra.append(y)
-    if extra:
-        ex = sorted(extra)
-        clusters: list[list[float]] = [[ex[0]]]
-        for y in ex[1:]:
-            if y - clusters[-1][-1] < 0.3 * pitch:
-                clusters[-1].append(y)
-            else:
-                clusters.append([y])
-        for c in clusters:
-            if len(c) >= max(2, len(per_col) // 3):
-                filled.append(float(np.median(c)))
-        filled.sort()
-    # the table box edges count as boundaries when no line is near them
-    if filled[0] - y0 > 0.5 * pitch:
-        filled.insert(0, float(y0))
-    if y1 - filled[-1] > 0.5 * pitch:
-        filled.append(float(y1))
     rows = np.full((len(filled), len(cols)), np.nan)
     snap = 0.35 * pitch
     for j, ys in enumerate(per_col):
@@ -268,10 +286,18 @@ def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, fl
             near = [y for y in ys if abs(y - f) <= snap]
             if near:
                 rows[i, j] = min(near, key=lambda y: abs(y - f))
-    for i, f in enumerate(filled):
-        if np.isnan(rows[i]).all():
-            rows[i, :] = f
+    # missing in a column: from that column's lines above and below (follows a curve)
+    idx = np.arange(len(filled))
+    for j in range(len(cols)):
+        ok = ~np.isnan(rows[:, j])
+        if ok.sum() >= 2:
+            inner = ~ok & (idx > idx[ok].min()) & (idx < idx[ok].max())
+            rows[inner, j] = np.interp(idx[inner], idx[ok], rows[ok, j])
+    # still missing (ends, empty columns): from the other columns, else the table line
     rows = _fill_missing(rows)
+    for i, f in enumerate(filled):
+        if np.isnan(rows[i]).any():
+            rows[i, np.isnan(rows[i])] = f
     if table.row_count:
         rows = rows[: table.row_count + 1]
     return rows

@@ -44,6 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faxflow.templates.errors import TemplateError
 from faxflow.templates.model import Template
 
 WORK_DPI = 100.0  # common resolution for features and the coarse check
@@ -59,6 +60,7 @@ OVERLAY_TOL = 2  # work pixels of tolerance in the overlay check
 WORK_INK_LEVEL = 195  # a work pixel is ink when >= ~24% of it was ink at full resolution
 GUIDED_BELOW = 0.8  # overlay score below which a guided second matching round is tried
 GUIDED_RADIUS = 12.0  # work pixels (3 mm) around the first fit's prediction
+TILE_SEARCH = (24, 8)  # work pixels searched by the patch refit of a doubtful coarse fit
 HEADER_BAND = 0.30  # top fraction of the reference read for keywords
 MATCH_TIMEOUT_ROTATIONS = (90, 270, 180)  # extra quarter turns tried when upright finds nothing
 
@@ -213,22 +215,24 @@ def _work(gray: np.ndarray, scale: float) -> np.ndarray:
 def reference_for(template: Template) -> Reference:
     """The template's reference model (cached by template and file mtime).
 
-    Raises ``FileNotFoundError``/``ValueError`` when the image cannot be read;
-    ``match_page`` turns that into a skipped candidate.
+    Raises ``TemplateError`` when the image cannot be read; ``match_page`` turns that
+    into a skipped candidate.
     """
     path = Path(template.reference_image)
     try:
         mtime = path.stat().st_mtime_ns
     except OSError as exc:
-        raise FileNotFoundError(f"reference image {path} of template {template.name} not found") from exc
-    key = (template, str(path), mtime)
+        raise TemplateError(f"reference image {path} not found",
+                            f"見本画像 {path} が見つかりません", template=template.name) from exc
+    key = (template.name, str(path), mtime, float(template.dpi or 0), repr((template.fields, template.tables)))
     with _lock:
         ref = _cache.get(key)
     if ref is not None:
         return ref
     gray = read_image(path)
     if gray is None:
-        raise ValueError(f"reference image {path} of template {template.name} cannot be read")
+        raise TemplateError(f"reference image {path} cannot be read as an image",
+                            f"見本画像 {path} を画像として読み込めません", template=template.name)
     ref = build_reference(template, gray)
     with _lock:
         if len(_cache) > 64:
@@ -536,6 +540,8 @@ def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> 
             best = best_of(_guided_models(pw, ref, best[1]), best)
             if best[0][0] >= GUIDED_BELOW or best[0][0] < before + 0.02:
                 break
+    if best[0][0] < GUIDED_BELOW:
+        best = best_of(_tile_models(pw, ref, best[1]), best)
     (score, rec, prec), work_m = best
     cand.score, cand.recall, cand.precision = score, rec, prec
     cand.work_m = work_m
@@ -546,6 +552,150 @@ def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> 
     cand.rotation = quarter_turn(-page_angle)[0]  # y points down: visual CCW is a negative angle
     if score < MIN_SCORE:
         cand.reason = f"overlay score {score:.2f} < {MIN_SCORE}"
+
+
+# --------------------------------------------------------------------------------------
+# patches: small distinctive windows of the printed form, found again by correlation
+# (used here to refine a coarse fit on photos, and by ocr.align at full resolution)
+
+
+@dataclass(frozen=True)
+class Patches:
+    """Patches of a blurred printed-form image: ``centers`` (N x 2, pixels of that
+    image), ``images`` (float32, ``size`` x ``size``)."""
+
+    size: int
+    centers: np.ndarray
+    images: tuple[np.ndarray, ...]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def blur(img: np.ndarray) -> np.ndarray:
+    """Gaussian blur (sigma 1.2) as float32: correlation of binary images wants soft edges."""
+    if img.dtype == np.uint8:
+        return cv2.GaussianBlur(img, (7, 7), 1.2).astype(np.float32)
+    return cv2.GaussianBlur(img.astype(np.float32), (7, 7), 1.2)
+
+
+def select_patches(static: np.ndarray, zones: np.ndarray | None, size: int, search: int, grid: int,
+                   max_n: int) -> Patches:
+    """Up to ``max_n`` patches of the printed form ``static`` (bool), at most one per
+    ``grid`` cell: corner-like, not mostly inside fill-in ``zones``, and distinctive
+    within ``search`` pixels (no second correlation peak above 0.8)."""
+    img = blur(np.where(static, 0, 255).astype(np.uint8))
+    size = int(size) | 1
+    half = size // 2
+    margin = half + search + 2
+    shape = static.shape
+    eig = cv2.cornerMinEigenVal(img, blockSize=7, ksize=3)
+    ink_density = cv2.boxFilter(static.astype(np.float32), -1, (size, size))
+    ok = (ink_density > 0.03) & (ink_density < 0.6)
+    if zones is not None:
+        ok &= cv2.boxFilter(zones.astype(np.float32), -1, (size, size)) < 0.6
+    ok[:margin, :] = False
+    ok[-margin:, :] = False
+    ok[:, :margin] = False
+    ok[:, -margin:] = False
+    eig = np.where(ok, eig, 0)
+    grid = max(size, int(grid))
+    cands = []
+    for gy in range(0, shape[0], grid):
+        for gx in range(0, shape[1], grid):
+            cell = eig[gy:gy + grid, gx:gx + grid]
+            if cell.size == 0:
+                continue
+            iy, ix = np.unravel_index(int(np.argmax(cell)), cell.shape)
+            v = float(cell[iy, ix])
+            if v > 0:
+                cands.append((v, gx + ix, gy + iy))
+    cands.sort(reverse=True)
+    centers, images = [], []
+    for _, cx, cy in cands:
+        patch = img[cy - half:cy + half + 1, cx - half:cx + half + 1]
+        if patch.std() < 5:
+            continue
+        win = img[cy - half - search:cy + half + search + 1, cx - half - search:cx + half + search + 1]
+        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
+        c = search
+        r[max(0, c - 3):c + 4, max(0, c - 3):c + 4] = -1
+        if r.max() > 0.8:  # a repeated pattern (grid, repeated word): ambiguous
+            continue
+        centers.append((cx, cy))
+        images.append(patch.copy())
+        if len(centers) >= max_n:
+            break
+    return Patches(size, np.array(centers, float).reshape(-1, 2), tuple(images))
+
+
+def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
+    def off(a: float, b: float, c: float) -> float:
+        d = a - 2 * b + c
+        return 0.0 if abs(d) < 1e-9 else float(np.clip(0.5 * (a - c) / d, -0.5, 0.5))
+
+    dx = off(r[y, x - 1], r[y, x], r[y, x + 1]) if 0 < x < r.shape[1] - 1 else 0.0
+    dy = off(r[y - 1, x], r[y, x], r[y + 1, x]) if 0 < y < r.shape[0] - 1 else 0.0
+    return x + dx, y + dy
+
+
+def find_patches(warped: np.ndarray, pt: Patches, search: int, min_ncc: float = 0.45
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(found mask, displacement (N x 2), peak correlation) of each patch on ``warped``
+    (a blurred page already in the patches' frame), searched within +-``search`` px."""
+    n = len(pt)
+    found = np.zeros(n, bool)
+    disp = np.zeros((n, 2))
+    peak = np.zeros(n)
+    half = pt.size // 2
+    H, W = warped.shape[:2]
+    for i, ((cx, cy), patch) in enumerate(zip(pt.centers.astype(int), pt.images)):
+        y0, y1 = cy - half - search, cy + half + search + 1
+        x0, x1 = cx - half - search, cx + half + search + 1
+        if y0 < 0 or x0 < 0 or y1 > H or x1 > W:
+            continue
+        win = warped[y0:y1, x0:x1]
+        if win.std() < 3:
+            continue
+        r = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
+        _, mx, _, (bx, by) = cv2.minMaxLoc(r)
+        peak[i] = mx
+        if mx < min_ncc or bx in (0, r.shape[1] - 1) or by in (0, r.shape[0] - 1):
+            continue
+        sx, sy = _subpixel(r, by, bx)
+        found[i] = True
+        disp[i] = (sx - search, sy - search)
+    return found, disp, peak
+
+
+def _tile_models(pw: "_PageWork", ref: Reference, work_m: np.ndarray) -> list[np.ndarray]:
+    """Refit a coarse model from patches of the printed form found on the warped page
+    (dense correlation, so it works where ORB features are few or repetitive: ruled
+    tables, phone photos). Homographies, +-6 mm then +-2 mm."""
+    pt = ref.extra.get("match_patches")
+    if pt is None:
+        pt = select_patches(ref.work_static, ref.work_zones, size=33, search=TILE_SEARCH[0], grid=64, max_n=80)
+        ref.extra["match_patches"] = pt
+    if len(pt) < 8:
+        return []
+    out = []
+    cur = work_m
+    shape = ref.work_shape
+    for search, thr in zip(TILE_SEARCH, (4.0, 2.0)):
+        warped = blur(cv2.warpPerspective(pw.gray, cur, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                                          borderValue=255))
+        found, disp, _ = find_patches(warped, pt, search, 0.4)
+        if found.sum() < 8:
+            break
+        seen = (pt.centers[found] + disp[found]).astype(np.float32)
+        fix, inl = cv2.findHomography(seen, pt.centers[found].astype(np.float32), cv2.RANSAC, thr, maxIters=2000)
+        if fix is None or inl is None or inl.sum() < 8:
+            break
+        cur = fix @ cur
+        cur = cur / cur[2, 2]
+        if _plausible_homography(cur, pw.ink.shape):
+            out.append(cur)
+    return out
 
 
 # --------------------------------------------------------------------------------------
