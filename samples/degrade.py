@@ -82,13 +82,14 @@ def rotate90(img: np.ndarray, k: int) -> np.ndarray:
 
 
 def toner(grey: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """A light or heavy print: strokes thinned or thickened by one pixel."""
+    """A light or heavy print: the ink's darkness scaled (thin grey strokes fade or
+    grow, as with a printer low on toner or set too dark)."""
     r = rng.random()
-    k = np.ones((2, 2), np.uint8)
-    if r < 0.12:
-        return cv2.dilate(grey, k), ["toner-light"]  # paper (max) grows: thin strokes
     if r < 0.24:
-        return cv2.erode(grey, k), ["toner-heavy"]
+        gain = rng.uniform(0.6, 0.85) if r < 0.12 else rng.uniform(1.25, 1.6)
+        ink = (255.0 - grey.astype(np.float32)) * gain
+        out = (255.0 - np.clip(ink, 0, 255)).astype(np.uint8)
+        return out, ["toner-light" if r < 0.12 else "toner-heavy"]
     return grey, []
 
 
@@ -119,10 +120,11 @@ def binarize(grey: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, li
     if r < 0.68:
         t = int(rng.integers(115, 176))
         return np.where(grey < t, 0, 255).astype(np.uint8), [f"threshold={t}"]
+    # photo (halftone) mode: a tone curve first, so that paper stays white
+    grey = np.clip((grey.astype(np.float32) - 8.0) * (255.0 / 222.0), 0, 255).astype(np.uint8)
     if r < 0.84:
         h, w = grey.shape
-        # the photo mode's tone curve keeps paper white: thresholds 2..236
-        tile = np.tile((_BAYER8 + 0.5) * 3.7, (h // 8 + 1, w // 8 + 1))[:h, :w]
+        tile = np.tile((_BAYER8 + 0.5) * 4.0, (h // 8 + 1, w // 8 + 1))[:h, :w]
         return np.where(grey < tile, 0, 255).astype(np.uint8), ["dither-ordered"]
     img = Image.fromarray(grey).convert("1", dither=Image.Dither.FLOYDSTEINBERG)
     return (np.asarray(img, dtype=np.uint8) * 255), ["dither-fs"]
@@ -203,7 +205,7 @@ def to_fax(grey: np.ndarray, rng: np.random.Generator, mode: str, *, header: str
     scanner blur and noise, vertical resolution of the mode, binarisation, 1728
     pixels per line, specks and streaks. The page must already be portrait."""
     tokens = []
-    g = blur_noise(grey, rng, (0.3, 0.9), (2.0, 12.0))
+    g = blur_noise(grey, rng, (0.3, 0.9), (2.0, 9.0))
     if header is not None:
         g = draw_header_line(g, header, rng, px=rng.uniform(20, 26))
         tokens.append("fax-header")

@@ -23,9 +23,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 Box = tuple[int, int, int, int]
@@ -250,9 +253,16 @@ class Layout:
     anchors: tuple[tuple[str, int], ...] = ()  # (anchor text, index into texts)
     checks: tuple[str, ...] = ()
     year_from: str | None = None
-    shipped: bool = True
+    has_template: bool = True  # False: a form faxflow has no template for (unknown pages)
     issuer: str = ""  # the company that sends this form (FAX header line)
     issuer_fax: str = ""
+    # how this customer's values look (see PART_FORMATS / ORDER_NO_FORMATS / DATE_STYLES)
+    part_format: str = "AA-0000"
+    order_no_format: str = "PO6|6"
+    date_style: str = "kanji"
+    due_style: str = "m/d"  # m/d (12/5) | 月日 (12月5日)
+    buyer_names: tuple[str, ...] = ()  # the buyer box mostly holds one of these
+    reference_noise: bool = False  # reference PNG looks like a scan (user-made templates)
 
     @property
     def landscape(self) -> bool:
@@ -378,8 +388,19 @@ def _draw_table(d, s, t: Table, layout: Layout, ink) -> None:
 
 
 def reference_image(layout: Layout) -> Image.Image:
-    """The reference PNG of a template: the blank form at 200 dpi, greyscale."""
-    return draw_form(layout).convert("L")
+    """The reference PNG of a template: the blank form at 200 dpi, greyscale. For
+    ``reference_noise`` layouts it looks like a scan of the blank sheet (paper tone,
+    slight blur and noise), as a user-made reference would."""
+    img = draw_form(layout).convert("L")
+    if not layout.reference_noise:
+        return img
+    rng = np.random.default_rng(zlib.crc32(layout.name.encode()))
+    a = np.asarray(img, np.float32)
+    paper, ink = rng.uniform(235, 250), rng.uniform(15, 50)
+    a = ink + (paper - ink) * a / 255.0
+    a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.5, 0.9))
+    a += rng.normal(0, rng.uniform(1.0, 3.0), a.shape)
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
 
 
 # --- template YAML -------------------------------------------------------------------
@@ -421,13 +442,39 @@ def _opts(spec, box_key: str, box_val: str) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def template_yaml(layout: Layout) -> str:
-    if not layout.shipped or layout.kind is None:
+def _human(rng, box: Box, d: int) -> Box:
+    """A box as a person reads it off an image viewer: each edge a few pixels off,
+    never outside the ruled cell by more than the ruling itself."""
+    x0, y0, x1, y1 = box
+    j = lambda: int(rng.integers(-d, d + 1))  # noqa: E731
+    return (x0 + j(), y0 + j(), x1 + j(), y1 + j())
+
+
+def _human_columns(rng, cols, d: int, tbox: Box) -> list[tuple[int, int]]:
+    xs = []
+    for c in cols:
+        x0, x1 = c.inner_x
+        xs.append([max(tbox[0], x0 + int(rng.integers(-d, d + 1))),
+                   min(tbox[2], x1 + int(rng.integers(-d, d + 1)))])
+    for a, b in zip(xs, xs[1:]):  # people share the edge rather than overlap
+        if a[1] > b[0]:
+            a[1] = b[0] = (a[1] + b[0]) // 2
+    return [tuple(x) for x in xs]
+
+
+def template_yaml(layout: Layout, human: np.random.Generator | None = None) -> str:
+    """The template YAML of a layout. With ``human`` (a Generator) the boxes are a few
+    pixels off, as in a template someone wrote by hand, and anchors may be left out."""
+    if not layout.has_template or layout.kind is None:
         raise ValueError(f"{layout.name} is not a template layout")
-    out = [
+    head = ([
         f"# {layout.name}.yaml: {layout.title}",
         "# Written by `python -m faxflow.samples.forms --write templates/forms` from the layout",
         "# in samples/forms.py, together with the reference image: edit the layout, not this file.",
+    ] if human is None else [
+        f"# {layout.name}.yaml: {layout.title} (a generated form; boxes measured by hand)",
+    ])
+    out = head + [
         f"name: {layout.name}",
         f"title: {_y(layout.title)}",
         f"kind: {layout.kind}",
@@ -437,7 +484,7 @@ def template_yaml(layout: Layout) -> str:
         "match:",
         "  keywords: [" + ", ".join(_y(k) for k in layout.keywords) + "]",
     ]
-    if layout.anchors:
+    if layout.anchors and (human is None or human.random() < 0.5):
         out.append("  anchors:")
         for text, idx in layout.anchors:
             t = layout.texts[idx]
@@ -446,12 +493,14 @@ def template_yaml(layout: Layout) -> str:
         out.append("fields:")
         width = max(len(f.name) for f in layout.fields) + 1
         for f in layout.fields:
-            out.append(f"  {(f.name + ':').ljust(width)} {_opts(f, 'box', _ybox(f.inner))}")
+            box = f.inner if human is None else _human(human, f.inner, 5)
+            out.append(f"  {(f.name + ':').ljust(width)} {_opts(f, 'box', _ybox(box))}")
     if layout.tables:
         out.append("tables:")
         for t in layout.tables:
             out.append(f"  {t.name}:")
-            out.append(f"    box: {_ybox(t.box)}")
+            tbox = t.box if human is None else _human(human, t.box, 3)
+            out.append(f"    box: {_ybox(tbox)}")
             if t.rows_from == "ruling":
                 out.append("    rows: {from: ruling}")
             else:
@@ -460,8 +509,9 @@ def template_yaml(layout: Layout) -> str:
             out.append("    columns:")
             cols = t.read_columns
             width = max(len(c.name) for c in cols) + 1
-            for c in cols:
-                out.append(f"      {(c.name + ':').ljust(width)} {_opts(c, 'x', _ybox(c.inner_x))}")
+            xs = [c.inner_x for c in cols] if human is None else _human_columns(human, cols, 4, tbox)
+            for c, x in zip(cols, xs):
+                out.append(f"      {(c.name + ':').ljust(width)} {_opts(c, 'x', _ybox(x))}")
     if layout.checks:
         out.append("checks: [" + ", ".join(layout.checks) + "]")
     if layout.year_from:
@@ -469,26 +519,49 @@ def template_yaml(layout: Layout) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_templates(out_dir: Path, names: list[str] | None = None) -> list[Path]:
-    """Write ``NAME.yaml`` and ``NAME.png`` for every shipped layout (or ``names``)."""
+def write_template(layout: Layout, out_dir: Path, human: np.random.Generator | None = None) -> list[Path]:
+    """Write ``NAME.yaml`` and its reference ``NAME.png`` into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    yml = out_dir / f"{layout.name}.yaml"
+    png = out_dir / f"{layout.name}.png"
+    yml.write_text(template_yaml(layout, human), encoding="utf-8")
+    # 1-bit would be smaller but a grey reference keeps the anti-aliased print.
+    reference_image(layout).save(png, dpi=(DPI, DPI), optimize=True)
+    return [yml, png]
+
+
+def write_templates(out_dir: Path, names: list[str] | None = None) -> list[Path]:
+    """Write ``NAME.yaml`` and ``NAME.png`` for every shipped layout (or ``names``)."""
     written = []
     for layout in SHIPPED.values():
-        if names and layout.name not in names:
-            continue
-        yml = out_dir / f"{layout.name}.yaml"
-        png = out_dir / f"{layout.name}.png"
-        yml.write_text(template_yaml(layout), encoding="utf-8")
-        # 1-bit would be smaller but a grey reference keeps the anti-aliased print.
-        reference_image(layout).save(png, dpi=(DPI, DPI), optimize=True)
-        written += [yml, png]
+        if not names or layout.name in names:
+            written += write_template(layout, out_dir)
     return written
 
 
 # --- the layouts ---------------------------------------------------------------------
 
 UNITS = ("個", "本", "枚", "箱", "式", "台", "組", "袋", "巻", "缶", "kg", "m")
+
+# Part numbers and order numbers as customers write them: format key -> template pattern.
+PART_FORMATS: dict[str, str | None] = {
+    "AA-0000": r"^[A-Z]{2}-\d{4}$",  # BT-0830
+    "0A-000|000-0000": r"^(\d[A-Z]-\d{3}|\d{3}-\d{4})$",  # 7M-221, 221-0457
+    "A-000": r"^[A-Z]{1,3}-\d{3,4}$",  # in-house stock codes: C-4921, BR-620
+    "A0000": r"^[A-Z]\d{4,5}$",  # H30512
+    "AAA-000-00": r"^[A-Z]{3}-\d{3}-\d{2}$",  # HBT-030-08
+    "00000-00": r"^\d{5}-\d{2}$",  # 10452-03
+    "T00000": None,
+}
+ORDER_NO_FORMATS: dict[str, str | None] = {
+    "PO6|6": r"^(PO-)?\d{6}$",
+    "6": r"^\d{6}$",
+    "A-5": r"^[A-Z]-\d{5}$",
+    "2-4": r"^\d{2}-\d{4}$",
+    "D-5": None,
+}
+DATE_STYLES = ("kanji", "slash")  # 2026年11月20日 / 令和8年11月20日  or  2026/11/20 / R8.11.20
 SHADE = (232, 232, 232)
 
 
@@ -500,7 +573,7 @@ def yamada_order() -> Layout:
     """Portrait PO of a machining company: title centred, number/date top right,
     10 rows of 70 px, mincho stationery."""
     cols = (
-        Column("part_no", "品番", 110, 300, "part_number", pattern=r"^[A-Z]{2}-\d{4}$"),
+        Column("part_no", "品番", 110, 300, "part_number", pattern=PART_FORMATS["AA-0000"]),
         Column("description", "品名", 300, 760, "text"),
         Column("quantity", "数量", 760, 900, "quantity", hint="auto", align="r", min=1),
         Column("unit", "単位", 900, 980, "text", allowed=UNITS, align="c"),
@@ -562,6 +635,10 @@ def yamada_order() -> Layout:
         checks=("amount", "due_date"),
         issuer="株式会社山田製作所",
         issuer_fax="058-279-0412",
+        part_format="AA-0000",
+        order_no_format="PO6|6",
+        date_style="kanji",
+        buyer_names=("株式会社山田製作所",),
     )
 
 
@@ -575,7 +652,7 @@ def kawada_order() -> Layout:
     cols = (
         Column("no", "No.", 110, 180, read=False, numbered=True),
         Column("due_date", "納期", 180, 350, "date", hint="auto", align="c"),
-        Column("part_no", "品番", 350, 610, "part_number", pattern=r"^(\d[A-Z]-\d{3}|\d{3}-\d{4})$"),
+        Column("part_no", "品番", 350, 610, "part_number", pattern=PART_FORMATS["0A-000|000-0000"]),
         Column("description", "品名・規格", 610, 1240, "text"),
         Column("quantity", "数量", 1240, 1410, "quantity", hint="auto", align="r", min=1),
         Column("unit", "単位", 1410, 1500, "text", allowed=UNITS, align="c"),
@@ -636,6 +713,10 @@ def kawada_order() -> Layout:
         checks=("amount", "due_date"),
         issuer="川田精機株式会社",
         issuer_fax="0566-21-4471",
+        part_format="0A-000|000-0000",
+        order_no_format="6",
+        date_style="slash",
+        buyer_names=("川田精機株式会社",),
     )
 
 
@@ -699,6 +780,7 @@ def ledger_nyushukko() -> Layout:
         checks=("balance",),
         year_from="year",
         issuer="",
+        part_format="A-000",
     )
 
 
@@ -728,7 +810,7 @@ def fax_cover() -> Layout:
         rules=(Rule(480, 225, 1174, 225, 4),),
         cells=tuple(cells),
         slots=tuple(slots),
-        shipped=False,
+        has_template=False,
     )
 
 
@@ -763,9 +845,217 @@ def tokai_delivery() -> Layout:
                 Field("buyer", (100, 280, 860, 342), "text", width=0)),  # on the underline
         tables=(Table("lines", cols, head_y0=480, head_h=60, pitch=62, count=15, key="part_no",
                       head_fill=(235, 235, 235), head_size=24),),
-        shipped=False,
+        has_template=False,
         issuer="東海金属工業株式会社",
         issuer_fax="052-381-2271",
+        part_format="T00000",
+        order_no_format="D-5",
+    )
+
+
+# --- forms nobody has seen: random order-sheet layouts -------------------------------
+# For measuring faxflow on forms it was not developed against: ``random_order_layout``
+# makes a plausible order sheet of another customer (orientation, title, header boxes,
+# column set/order/titles/widths, row pitch, fonts, ink), and ``template_yaml(layout,
+# human=rng)`` writes its template as a person would, boxes a few pixels off.
+
+_TITLES = ("注文書", "注 文 書", "発注書", "御注文書", "発注伝票", "注文書（納品指示書）")
+_COL_TITLES = {
+    "no": ("No.", "No", "行"),
+    "part_no": ("品番", "部品番号", "品目コード", "商品コード", "型番"),
+    "description": ("品名", "品名・規格", "商品名", "品名／仕様", "品目名称"),
+    "quantity": ("数量", "注文数", "数 量"),
+    "unit": ("単位",),
+    "unit_price": ("単価", "単 価", "単価(円)"),
+    "amount": ("金額", "金 額", "金額(円)"),
+    "due_date": ("納期", "希望納期", "納入日", "納期日"),
+    "note": ("備考", "摘要", "メモ"),
+}
+_COL_WIDTH = {"no": (56, 80), "part_no": (180, 270), "quantity": (120, 180), "unit": (72, 100),
+              "unit_price": (140, 220), "amount": (180, 260), "due_date": (140, 210), "note": (170, 300)}
+_COL_SPEC = {
+    "part_no": dict(type="part_number"),
+    "description": dict(type="text"),
+    "quantity": dict(type="quantity", hint="auto", align="r", min=1),
+    "unit": dict(type="text", allowed=UNITS, align="c"),
+    "unit_price": dict(type="money", align="r"),
+    "amount": dict(type="money", align="r"),
+    "due_date": dict(type="date", hint="auto", align="c"),
+    "note": dict(type="text"),
+}
+_STEMS = ("北斗", "青葉", "丸茂", "東洋", "岡田", "浜松", "金城", "若葉", "高砂", "大洋", "千代田", "北陸")
+_KINDS = ("精工", "工業", "機械", "製作所", "技研", "産業", "電機")
+_INKS = ((20, 20, 20), (28, 44, 96), (22, 104, 66), (96, 44, 32), (60, 60, 60))
+_FORM_FONTS = ("gothic", "mincho", "sans", "serif", "vlgothic", "pgothic")
+
+
+def random_order_layout(rng: np.random.Generator, name: str) -> Layout:
+    """A plausible order sheet of a customer nobody has seen (a template layout)."""
+    def pick(seq):
+        return seq[int(rng.integers(len(seq)))]
+
+    landscape = rng.random() < 0.3
+    W, H = A4_LANDSCAPE if landscape else A4_PORTRAIT
+    ml, mr = int(rng.integers(90, 141)), W - int(rng.integers(90, 141))
+    top = int(rng.integers(80, 131))
+    font, ink = pick(_FORM_FONTS), pick(_INKS)
+    shade = pick((None, (232, 232, 232), tuple(int(255 - (255 - c) * 0.12) for c in ink)))
+    stem = pick(_STEMS)
+    company = stem + pick(_KINDS)
+    company = f"株式会社{company}" if rng.random() < 0.5 else f"{company}株式会社"
+    title = pick(_TITLES)
+    tsize = float(rng.uniform(56, 76))
+    lsize = float(rng.uniform(22, 28))
+    bold = {"gothic": "sans_bold", "pgothic": "sans_bold", "sans": "sans_bold", "vlgothic": "sans_bold",
+            "mincho": "serif_bold", "serif": "serif_bold"}[font]
+    texts: list[Text] = []
+    cells: list[Cell] = []
+    fields: list[Field] = []
+    rules: list[Rule] = []
+    slots: list[Slot] = []
+    if rng.random() < 0.5:
+        texts.append(Text(title, W / 2, top + tsize / 2, tsize, bold, "mm"))
+        texts.append(Text(company, mr, top + tsize + 50, 36, bold, "rm"))
+    else:
+        texts.append(Text(title, ml, top + tsize / 2, tsize, bold, "lm"))
+        texts.append(Text(company, mr, top + 20, 36, bold, "rm"))
+    cy = texts[1].y
+    fax = f"0{rng.integers(52, 59)}-{rng.integers(200, 999)}-{rng.integers(1000, 9999)}"
+    texts.append(Text(f"TEL {fax[:-1]}0 FAX {fax}", mr, cy + 40, 21, anchor="rm"))
+    y = int(max(top + tsize, cy + 40) + rng.integers(50, 90))
+    hh = int(rng.integers(60, 76))
+    lw = int(rng.integers(130, 190))
+    vw = int(rng.integers(300, 420))
+    order_no_format = pick(("PO6|6", "6", "A-5", "2-4"))
+    comb = 6 if order_no_format == "6" and rng.random() < 0.35 else 0
+    if comb:
+        vw = 6 * int(rng.integers(50, 60))
+    date_style = pick(DATE_STYLES)
+    part_format = pick(("AA-0000", "0A-000|000-0000", "A0000", "AAA-000-00", "00000-00"))
+    no_label = pick(("注文番号", "注文No.", "発注番号", "注文書No."))
+    date_label = pick(("注文日", "発注日", "日付"))
+    buyer_label = pick(("発注者", "発注元", "御社名", "会社名"))
+    bw = int(rng.integers(520, 760))
+    spec_no = dict(type="part_number", pattern=ORDER_NO_FORMATS[order_no_format], required=True,
+                   comb=comb, align="c" if comb else pick(("l", "c")))
+    layout_kind = int(rng.integers(0, 3))
+    if layout_kind == 0:  # number and date stacked at the right, buyer at the left
+        x0 = mr - lw - vw
+        cells += [Cell((x0, y, x0 + lw, y + hh), no_label, lsize, fill=shade),
+                  Cell((x0, y + hh, x0 + lw, y + 2 * hh), date_label, lsize, fill=shade)]
+        fields += [Field("order_no", (x0 + lw, y, mr, y + hh), **spec_no),
+                   Field("order_date", (x0 + lw, y + hh, mr, y + 2 * hh), "date", required=True)]
+        by = y + 2 * hh + int(rng.integers(20, 50))
+        cells.append(Cell((ml, by, ml + lw, by + hh), buyer_label, lsize, fill=shade))
+        fields.append(Field("buyer", (ml + lw, by, ml + lw + bw, by + hh), "text"))
+        y = by + hh
+    elif layout_kind == 1:  # one row of label|value pairs, the buyer below
+        x = ml
+        cells.append(Cell((x, y, x + lw, y + hh), no_label, lsize, fill=shade))
+        fields.append(Field("order_no", (x + lw, y, x + lw + vw, y + hh), **spec_no))
+        x = x + lw + vw + int(rng.integers(30, 80))
+        dw = min(vw, mr - x - lw)
+        cells.append(Cell((x, y, x + lw, y + hh), date_label, lsize, fill=shade))
+        fields.append(Field("order_date", (x + lw, y, x + lw + dw, y + hh), "date", required=True))
+        y += hh + int(rng.integers(15, 40))
+        cells.append(Cell((ml, y, ml + lw, y + hh), buyer_label, lsize, fill=shade))
+        fields.append(Field("buyer", (ml + lw, y, min(mr, ml + lw + bw), y + hh), "text"))
+        y += hh
+    else:  # small labels above open boxes
+        gap = int(rng.integers(40, 80))
+        widths = [vw, int(rng.integers(300, 400)), min(bw, mr - ml - vw - 340 - 2 * gap)]
+        x = ml
+        for (fname, label, ftype), fw in zip((("order_no", no_label, None), ("order_date", date_label, "date"),
+                                              ("buyer", buyer_label, "text")), widths):
+            texts.append(Text(label, x + 4, y + lsize / 2, lsize * 0.9))
+            box = (x, y + int(lsize) + 8, x + fw, y + int(lsize) + 8 + hh)
+            fields.append(Field(fname, box, **spec_no) if fname == "order_no"
+                          else Field(fname, box, ftype, required=fname == "order_date"))
+            x += fw + gap
+        y += int(lsize) + 8 + hh
+    # the table
+    names = ["part_no", "description", "quantity", "unit", "unit_price", "amount", "due_date"]
+    if rng.random() < 0.2:
+        names.remove("unit")
+    if rng.random() < 0.15:
+        names.remove("due_date")
+    if rng.random() < 0.3 and "due_date" in names:
+        names.remove("due_date")
+        names.insert(0, "due_date")
+    if rng.random() < 0.2:
+        names[names.index("part_no")], names[names.index("description")] = "description", "part_no"
+    if rng.random() < 0.4:
+        names.append("note")
+    if rng.random() < 0.4:
+        names.insert(0, "no")
+    widths = {n: int(rng.integers(*_COL_WIDTH[n])) for n in names if n != "description"}
+    rest = (mr - ml) - sum(widths.values())
+    if rest < 320 and "note" in widths:
+        rest += widths.pop("note")
+        names.remove("note")
+    while rest < 320:  # shrink the others until the description has room
+        for n in widths:
+            widths[n] -= 6
+            rest += 6
+    widths["description"] = rest
+    cols, x = [], ml
+    for n in names:
+        w = widths[n]
+        title_ = pick(_COL_TITLES[n])
+        if n == "no":
+            cols.append(Column("no", title_, x, x + w, read=False, numbered=True))
+        else:
+            spec = dict(_COL_SPEC[n])
+            if n == "part_no":
+                spec["pattern"] = PART_FORMATS[part_format]
+            cols.append(Column(n, title_, x, x + w, **spec))
+        x += w
+    cols[-1] = Column(**{**cols[-1].__dict__, "x1": mr})
+    head_y0 = y + int(rng.integers(40, 90))
+    head_h = int(rng.integers(56, 76))
+    pitch = int(rng.integers(60, 81))
+    has_total = rng.random() < 0.5
+    reserve = 100 + (pitch if has_total else 0) + 60
+    avail = H - reserve - (head_y0 + head_h)
+    count = int(max(5, min(avail // pitch, rng.integers(8, 23))))
+    table = Table("lines", tuple(cols), head_y0=head_y0, head_h=head_h, pitch=pitch, count=count,
+                  key="part_no", head_fill=shade, head_size=lsize)
+    if has_total:
+        amount = table.column("amount")
+        k = names.index("amount")
+        left = cols[k - 1] if k > 0 else None
+        yb = table.body_y1
+        if left is not None:
+            cells.append(Cell((left.x0, yb, left.x1, yb + pitch), "合計", lsize, fill=shade))
+        fields.append(Field("total", (amount.x0, yb, amount.x1, yb + pitch), "money", align="r"))
+    fy = table.body_y1 + (pitch if has_total else 0) + 40
+    if fy < H - 60:
+        texts.append(Text(pick(("※ 納期に変更がある場合はご連絡ください。", "※ 注文請書をFAXにてご返送ください。",
+                                "※ 納品書に注文番号をご記入ください。")), ml, fy, 22))
+    return Layout(
+        name=name,
+        title=f"{company} {title.replace(' ', '')}",
+        kind="order",
+        size=(W, H),
+        font=font,
+        ink=ink,
+        texts=tuple(texts),
+        rules=tuple(rules),
+        cells=tuple(cells),
+        fields=tuple(fields),
+        tables=(table,),
+        slots=tuple(slots),
+        keywords=(title.replace(" ", "").split("（")[0], stem),
+        anchors=((title.replace(" ", ""), 0), (company, 1)),
+        checks=("amount", "due_date") if "due_date" in names else ("amount",),
+        issuer=company,
+        issuer_fax=fax,
+        part_format=part_format,
+        order_no_format=order_no_format,
+        date_style=date_style,
+        due_style="月日" if date_style == "kanji" and rng.random() < 0.3 else "m/d",
+        buyer_names=(company,),
+        reference_noise=True,
     )
 
 
@@ -775,8 +1065,8 @@ def _build() -> dict[str, Layout]:
 
 
 LAYOUTS: dict[str, Layout] = _build()
-SHIPPED: dict[str, Layout] = {k: v for k, v in LAYOUTS.items() if v.shipped}
-UNKNOWN: dict[str, Layout] = {k: v for k, v in LAYOUTS.items() if not v.shipped}
+SHIPPED: dict[str, Layout] = {k: v for k, v in LAYOUTS.items() if v.has_template}
+UNKNOWN: dict[str, Layout] = {k: v for k, v in LAYOUTS.items() if not v.has_template}
 
 
 # --- CLI -----------------------------------------------------------------------------

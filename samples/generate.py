@@ -57,6 +57,8 @@ from faxflow.samples.forms import (
     Layout,
     draw_form,
     get_font,
+    random_order_layout,
+    write_template,
 )
 
 log = logging.getLogger("faxflow.samples")
@@ -286,8 +288,8 @@ def _random_date(rng) -> dt.date:
     return start + dt.timedelta(days=int(rng.integers(0, 3 * 365 - 10)))
 
 
-def _order_date_text(layout: str, d: dt.date, rng, style: Style) -> str:
-    if layout == "kawada_order":
+def _order_date_text(style: str, d: dt.date, rng, st: Style) -> str:
+    if style == "slash":
         opts = [f"{d.year}/{d.month}/{d.day}", f"{d.year}/{d.month:02d}/{d.day:02d}",
                 f"R{wareki(d.year)}.{d.month}.{d.day}",
                 f"R{wareki(d.year):02d}.{d.month:02d}.{d.day:02d}"]
@@ -296,19 +298,43 @@ def _order_date_text(layout: str, d: dt.date, rng, style: Style) -> str:
             f"{d.year}年{d.month:02d}月{d.day:02d}日", f"{d.year}年 {d.month}月 {d.day}日",
             f"令和 {wareki(d.year)}年 {d.month}月 {d.day}日"]
     s = pick(rng, opts)
-    return fullwidth(s) if chance(rng, style.fullwidth_p * 0.5) else s
+    return fullwidth(s) if chance(rng, st.fullwidth_p * 0.5) else s
 
 
-def _part_no(layout: str, prefix: str, rng) -> str:
-    if layout == "kawada_order":
+_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+
+def _part_no(fmt: str, prefix: str, rng) -> str:
+    """A part number in one of ``forms.PART_FORMATS``."""
+    if fmt == "0A-000|000-0000":
         if chance(rng, 0.5):
-            return f"{rng.integers(1, 10)}{pick(rng, 'ABCDEFGHJKLMNPRSTUVWXYZ')}-{rng.integers(0, 1000):03d}"
+            return f"{rng.integers(1, 10)}{pick(rng, _LETTERS)}-{rng.integers(0, 1000):03d}"
         return f"{rng.integers(100, 1000)}-{rng.integers(0, 10000):04d}"
-    if layout == "ledger_nyushukko":
+    if fmt == "A-000":
         return f"{prefix[:int(rng.integers(1, 3))]}-{rng.integers(100, 10000)}"
-    if layout == "tokai_delivery":
+    if fmt == "T00000":
         return f"T{rng.integers(10000, 100000)}"
-    return f"{prefix}-{rng.integers(0, 10000):04d}"
+    if fmt == "A0000":
+        return f"{prefix[0]}{rng.integers(1000, 100000)}"
+    if fmt == "AAA-000-00":
+        return f"{prefix}{pick(rng, _LETTERS)}-{rng.integers(0, 1000):03d}-{rng.integers(0, 100):02d}"
+    if fmt == "00000-00":
+        return f"{rng.integers(10000, 100000)}-{rng.integers(0, 100):02d}"
+    return f"{prefix}-{rng.integers(0, 10000):04d}"  # AA-0000
+
+
+def _order_no(fmt: str, order_date: dt.date, rng) -> str:
+    """An order number in one of ``forms.ORDER_NO_FORMATS``."""
+    if fmt == "6":
+        return f"{rng.integers(0, 1000000):06d}"
+    if fmt == "D-5":
+        return f"D-{rng.integers(10000, 100000)}"
+    if fmt == "A-5":
+        return f"{pick(rng, _LETTERS)}-{rng.integers(0, 100000):05d}"
+    if fmt == "2-4":
+        return f"{order_date:%y}-{rng.integers(0, 10000):04d}"
+    return (f"PO-{order_date:%y%m}{rng.integers(1, 100):02d}" if chance(rng, 0.5)
+            else f"{rng.integers(100000, 1000000)}")
 
 
 def _description_text(desc: str, rng, style: Style) -> str:
@@ -360,19 +386,11 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
     order_date = _random_date(rng)
 
     # header -------------------------------------------------------------------------
-    if name == "kawada_order":
-        order_no = f"{rng.integers(0, 1000000):06d}"
-    elif name == "tokai_delivery":
-        order_no = f"D-{rng.integers(10000, 100000)}"
-    else:
-        order_no = (f"PO-{order_date:%y%m}{rng.integers(1, 100):02d}" if chance(rng, 0.5)
-                    else f"{rng.integers(100000, 1000000)}")
-    if name == "yamada_order":
-        buyer = ("株式会社山田製作所 " + dept(rng)) if chance(rng, 0.6) else company(rng)
-        if chance(rng, 0.2):
+    order_no = _order_no(layout.order_no_format, order_date, rng)
+    if layout.has_template and layout.buyer_names:
+        buyer = (pick(rng, layout.buyer_names) + " " + dept(rng)) if chance(rng, 0.6) else company(rng)
+        if buyer.startswith("株式会社") and chance(rng, 0.2):
             buyer = buyer.replace("株式会社", "㈱")
-    elif name == "kawada_order":
-        buyer = ("川田精機株式会社 " + dept(rng)) if chance(rng, 0.6) else company(rng)
     else:
         buyer = company(rng) + " 御中"
     for f in layout.fields:
@@ -386,7 +404,7 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
             if hand:
                 header_hw.append("order_no")
         elif f.name == "order_date":
-            entries.append(Entry(f.box, _order_date_text(name, order_date, rng, st), "print",
+            entries.append(Entry(f.box, _order_date_text(layout.date_style, order_date, rng, st), "print",
                                  _align(st, f.align, "date")))
             header["order_date"] = order_date.isoformat()
         elif f.name == "buyer":
@@ -407,7 +425,7 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
     total = Decimal(0)
     for i in row_ids:
         desc, unit, (plo, phi), decimals, (qlo, qhi), prefix = pick(rng, PARTS)
-        part = _part_no(name, prefix, rng)
+        part = _part_no(layout.part_format, prefix, rng)
         qty = _qty(rng, qlo, qhi)
         price = _price(rng, plo, phi, decimals)
         mode = ROUND_FLOOR if st.rounding == "floor" else ROUND_HALF_UP
@@ -423,7 +441,8 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
             "unit": (unit, unit, "x"),
             "unit_price": (fmt_money(price, rng, st, yen=st.yen_price), canon_money(price), "num"),
             "amount": (fmt_money(amount, rng, st, yen=st.yen_amount), canon_money(amount), "num"),
-            "due_date": (fmt_md(due, rng), due.isoformat(), "date"),
+            "due_date": (f"{due.month}月{due.day}日" if layout.due_style == "月日" else fmt_md(due, rng),
+                         due.isoformat(), "date"),
             "note": (note, canon_text(note), "text"),
         }
         fields_truth, hw_cols = {}, []
@@ -487,7 +506,7 @@ def fill_ledger(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
     st = ctx.style
     table = layout.tables[0]
     desc, unit, _, _, (qlo, qhi), prefix = pick(rng, PARTS)
-    part = _part_no(layout.name, prefix, rng)
+    part = _part_no(layout.part_format, prefix, rng)
     year = int(rng.integers(2025, 2028))
     entries: list[Entry] = []
     header_hw: list[str] = []
@@ -603,7 +622,7 @@ def fill_unknown(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
 
 
 def fill(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
-    if not layout.shipped:
+    if not layout.has_template:
         return fill_unknown(layout, rng, ctx)
     if layout.kind == "ledger":
         return fill_ledger(layout, rng, ctx)
@@ -966,15 +985,17 @@ class _Plan:
     hw: object | None
     channels: list[str] | None = None
     multipage: float = MULTIPAGE_P
+    layouts: dict[str, Layout] = field(default_factory=lambda: dict(LAYOUTS))
 
 
-def _pools(templates: list[str] | None) -> tuple[list[str], list[str]]:
-    names = list(SHIPPED) if not templates else list(templates)
-    bad = [n for n in names if n not in SHIPPED]
+def _pools(templates: list[str] | None, novel: list[Layout] = ()) -> tuple[list[str], list[str]]:
+    known = {**SHIPPED, **{lay.name: lay for lay in novel}}
+    names = (list(SHIPPED) if not templates else list(templates)) + [lay.name for lay in novel]
+    bad = [n for n in names if n not in known]
     if bad:
         raise ValueError(f"unknown template(s) {bad}; the generator knows {sorted(SHIPPED)}")
-    return ([n for n in names if SHIPPED[n].kind == "order"],
-            [n for n in names if SHIPPED[n].kind == "ledger"])
+    return ([n for n in names if known[n].kind == "order"],
+            [n for n in names if known[n].kind == "ledger"])
 
 
 def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Path:
@@ -991,24 +1012,24 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
     ctx = Ctx(hand=hand, hw=plan.hw, style=style)
     plain = Ctx(hand=False, hw=plan.hw, style=style)
 
-    layouts = [LAYOUTS[pick(rng, pool)]]
+    layouts = [plan.layouts[pick(rng, pool)]]
     if channel in MULTI_PAGE and chance(rng, plan.multipage):
         for _ in range(int(rng.integers(1, 3))):
             same = chance(rng, 0.5)
-            layouts.append(layouts[0] if same else LAYOUTS[pick(rng, pool)])
+            layouts.append(layouts[0] if same else plan.layouts[pick(rng, pool)])
     if plan.unknown > 0 and chance(rng, plan.unknown):
         if channel in MULTI_PAGE and chance(rng, 0.6):
             layouts = [UNKNOWN["fax_cover"]] + layouts[:2]  # a cover sheet first; 3 pages at most
         else:
             layouts = [UNKNOWN[pick(rng, list(UNKNOWN))]]
     filled = [fill(lay, rng, ctx) for lay in layouts]
-    main = next((f for f in filled if f.layout.shipped), filled[0])
+    main = next((f for f in filled if f.layout.has_template), filled[0])
     sender = (main.layout.issuer or company(rng), main.layout.issuer_fax or
               f"0{rng.integers(52, 59)}-{rng.integers(200, 999)}-{rng.integers(1000, 9999)}")
     when = main.date or _random_date(rng)
 
     def ctx_for(f: Filled) -> Ctx:
-        return ctx if f.layout.shipped else plain
+        return ctx if f.layout.has_template else plain
 
     path, tokens, per_page = _save_document(out, stem, filled, rng, channel, ctx_for, sender, when)
     if any(f.truth["header_handwritten"] or any(r["handwritten"] for r in f.truth["rows"]) for f in filled):
@@ -1024,7 +1045,7 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
 def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | None = None,
              handwriting: float = 0.0, ledgers: float = 0.0, digits_npz: Path | None = None,
              unknown: float = 0.06, channels: list[str] | None = None,
-             multipage: float | None = None) -> list[Path]:
+             multipage: float | None = None, novel: int = 0) -> list[Path]:
     """Write ``count`` sample files (+ ``NAME.truth.json`` each) into ``out_dir``.
 
     ``templates``: shipped template names to use (default: all). ``handwriting``: the
@@ -1035,17 +1056,26 @@ def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | Non
     ways of arriving (``ALL_CHANNELS``: fax-fine, fax-standard, pdf-fax, scan-jpeg,
     pdf-scan, png, photo), e.g. to measure one of them. Returns the sample paths (not
     the truth files). ``multipage``: the fraction of documents on a multi-page channel
-    (TIFF, PDF) with 2-3 pages (default ``MULTIPAGE_P``).
+    (TIFF, PDF) with 2-3 pages (default ``MULTIPAGE_P``). ``novel``: make that many
+    order forms nobody has seen (``forms.random_order_layout``), write their templates
+    (boxes measured "by hand", a scanned-looking reference) to ``out_dir/templates/``
+    and use them beside the shipped order forms; run the pipeline with that folder
+    as an extra template folder.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    order_pool, ledger_pool = _pools(templates)
+    novel_layouts = [random_order_layout(np.random.default_rng([int(seed), 1_000_000 + k]), f"novel{k + 1:02d}")
+                     for k in range(novel)]
+    for k, lay in enumerate(novel_layouts):
+        write_template(lay, out / "templates", np.random.default_rng([int(seed), 2_000_000 + k]))
+    order_pool, ledger_pool = _pools(templates, novel_layouts)
     bad = [c for c in channels or [] if c not in ALL_CHANNELS]
     if bad:
         raise ValueError(f"unknown channel(s) {bad}; known: {ALL_CHANNELS}")
     hw = _load_handwriting(Path(digits_npz) if digits_npz else None) if handwriting > 0 else None
     plan = _Plan(order_pool, ledger_pool, handwriting, ledgers, unknown, hw, list(channels or []),
-                 MULTIPAGE_P if multipage is None else multipage)
+                 MULTIPAGE_P if multipage is None else multipage,
+                 {**LAYOUTS, **{lay.name: lay for lay in novel_layouts}})
     paths = []
     for i in range(count):
         rng = np.random.default_rng([int(seed), i])
@@ -1102,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--handwriting", type=float, default=0.0)
     ap.add_argument("--ledgers", type=float, default=0.0)
     ap.add_argument("--unknown", type=float, default=0.06)
+    ap.add_argument("--novel", type=int, default=0,
+                    help="also make N never-seen order forms (templates in OUT/templates)")
     ap.add_argument("--digits", type=Path, default=None, help="handwritten digits .npz")
     ap.add_argument("--channels", default=None, help="comma-separated: " + ",".join(ALL_CHANNELS))
     args = ap.parse_args(argv)
@@ -1113,7 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
     tpl = [t.strip() for t in args.templates.split(",")] if args.templates else None
     paths = generate(args.out, args.count, args.seed, templates=tpl, handwriting=args.handwriting,
                      ledgers=args.ledgers, digits_npz=args.digits, unknown=args.unknown,
-                     channels=args.channels.split(",") if args.channels else None)
+                     channels=args.channels.split(",") if args.channels else None, novel=args.novel)
     print(f"{len(paths)} samples in {args.out}")
     return 0
 

@@ -110,9 +110,9 @@ def test_truth_format_and_consistency(samples, channel):
         check_page(page)
 
 
-def check_page(page: dict) -> None:
+def check_page(page: dict, layouts: dict | None = None) -> None:
     """Truth of one known page: the template's names, canonical text, sums and dates."""
-    layout = forms.SHIPPED[page["template"]]
+    layout = (layouts or forms.SHIPPED)[page["template"]]
     assert page["kind"] == layout.kind
     specs = {f.name: f for f in layout.fields}
     assert set(page["header"]) == set(specs)
@@ -214,6 +214,30 @@ def test_multipage_file_mixes_forms(tmp_path, monkeypatch):
     assert Image.open(path).n_frames == len(truth["pages"])
     for page in truth["pages"]:
         check_page(page)
+
+
+def test_novel_forms_with_hand_made_templates(tmp_path):
+    """--novel: never-seen layouts, their templates written beside the samples."""
+    loader = pytest.importorskip("faxflow.templates.loader")
+    paths = gen.generate(tmp_path, 3, SEED, novel=2, channels=["fax-fine", "scan-jpeg"], unknown=0.0,
+                         templates=["kawada_order"])
+    layouts = {f"novel{k + 1:02d}": forms.random_order_layout(np.random.default_rng([SEED, 1_000_000 + k]),
+                                                              f"novel{k + 1:02d}") for k in range(2)}
+    for name, layout in layouts.items():
+        tpl, problems = loader.parse_template(tmp_path / "templates" / f"{name}.yaml")
+        assert tpl is not None and not problems, [str(p) for p in problems]
+        assert Image.open(tmp_path / "templates" / f"{name}.png").size == layout.size
+        # measured "by hand": near the true boxes, not on them
+        for f in layout.fields:
+            got = tpl.field(f.name).box
+            assert max(abs(a - b) for a, b in zip(got, f.inner)) <= 5
+    seen = set()
+    for p in paths:
+        truth = json.loads(p.with_name(p.name.split(".")[0] + ".truth.json").read_text("utf-8"))
+        for page in truth["pages"]:
+            seen.add(page["template"])
+            check_page(page, {**forms.SHIPPED, **layouts})
+    assert seen & set(layouts)
 
 
 def test_same_seed_same_samples(tmp_path):
