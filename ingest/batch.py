@@ -247,12 +247,37 @@ class _Worker:
         self.queue = FileQueue.open(settings)
         self.busy = threading.Lock()
         self.orphaned = False
+        self.current: Claim | None = None
+        self._beat = threading.Event()
+        threading.Thread(target=self._heartbeat, daemon=True, name="faxflow-heartbeat").start()
+
+    def _heartbeat(self) -> None:
+        """While a file is being read, tell the database every stale_after/10 seconds."""
+        every = max(1.0, min(60.0, self.settings.stale_after / 10))
+        queue: FileQueue | None = None
+        while not self._beat.wait(every):
+            claim = self.current
+            if claim is None:
+                continue
+            try:
+                queue = queue or FileQueue.open(self.settings)  # its own connection (own thread)
+                queue.heartbeat(claim)
+            except Exception:  # noqa: BLE001 - a missed beat only matters after stale_after
+                get_logger().debug("heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        self._beat.set()
+        closer = getattr(getattr(self.processor, "__self__", None), "close", None)
+        if callable(closer):
+            closer()
+        self.queue.close()
 
     def work(self, claim: Claim) -> FileOutcome:
         with self.busy:
             if self.orphaned:
                 return FileOutcome(name=claim.original_name, state="abandoned", status="abandoned",
                                    file_id=claim.id)
+            self.current = claim
             try:
                 return handle_claim(claim, self.processor, self.queue, self.settings,
                                     accepts_archived=self.accepts_archived)
@@ -264,6 +289,8 @@ class _Worker:
                                    error_en=f"could not finish the file, it stays in processing/ ({err.en})",
                                    error_ja=f"ファイルの後処理ができませんでした（processing/ に残っています）: {err.ja}",
                                    fatal=err.exit_code == ExitCode.CANNOT_RUN)
+            finally:
+                self.current = None
 
 
 # ---------------------------------------------------------------- worker processes --
@@ -389,10 +416,7 @@ class Runner:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._local is not None:
-            closer = getattr(getattr(self._local.processor, "__self__", None), "close", None)
-            if callable(closer):
-                closer()
-            self._local.queue.close()
+            self._local.close()
             self._local = None
         if self._listener is not None:
             self._listener.stop()

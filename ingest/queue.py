@@ -164,6 +164,18 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def boot_time() -> float | None:
+    """When this machine started (Linux: /proc/stat btime), None if unknown."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -426,6 +438,12 @@ class FileQueue:
         row = self.row(claim.id)
         return int(row["attempts"]) if row else None
 
+    def heartbeat(self, claim: Claim) -> bool:
+        """'Still reading it' (a long file must not look abandoned after ``stale_after``)."""
+        cur = self._write("UPDATE files SET updated_ts = ? WHERE id = ? AND token = ? AND state = 'processing'",
+                          [time.time(), claim.id, claim.token])
+        return cur.rowcount == 1
+
     def still_ours(self, claim: Claim) -> bool:
         row = self.row(claim.id)
         return row is not None and row["token"] == claim.token and row["state"] in ACTIVE
@@ -573,10 +591,15 @@ class FileQueue:
         return claims, failed
 
     def _abandoned(self, pid: int | None, host: str | None, since: float, now: float) -> bool:
+        """No sign of life (claim, start or heartbeat) for ``stale_after``, or the owner
+        process is gone, or the claim is older than this machine's last boot."""
         if now - since >= self.settings.stale_after:
             return True
         if host and host != HOST:
             return False  # cannot see another machine's processes: wait for stale_after
+        boot = boot_time()
+        if boot is not None and since < boot:
+            return True  # the machine restarted since: its pid may belong to another program now
         return not pid_alive(pid)
 
     def _take_over(self, folder: Path, row: sqlite3.Row | None) -> Claim | FileOutcome | None:

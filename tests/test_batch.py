@@ -87,6 +87,12 @@ def hashing_processor(settings):
             raise CorruptFile("truncated", "途中で切れています", file=name)
         if data.startswith(b"SLOW"):
             time.sleep(0.3)
+        if data.startswith(b"LONG"):  # record the row's heartbeat before and after a long read
+            con = sqlite3.connect(settings.db_path)
+            sql = "SELECT updated_ts FROM files WHERE original_name = ?"
+            first = con.execute(sql, [name]).fetchone()[0]
+            time.sleep(1.6)
+            (counters / "beats").write_text(f"{first} {con.execute(sql, [name]).fetchone()[0]}")
         src = SourceFile(path=path, sha256=sha, kind="png", size=len(data))
         if store.has_document(sha):
             return DocumentResult(path=path, status="duplicate", source=src)
@@ -302,6 +308,17 @@ def test_stop_finishes_the_current_file_and_exits_130(ws):
     assert 0 < done < 20 and all(o.state == "done" for o in report.outcomes)
     # nothing half-done: every file is either archived or still waiting in the inbox
     assert len(tree(ws.archive)) + len(tree(ws.inbox)) == 20 and tree(ws.processing) == []
+
+
+def test_a_long_read_sends_heartbeats(ws):
+    import dataclasses
+
+    ws = dataclasses.replace(ws, stale_after=1.0)  # a heartbeat every second
+    drop(ws, "long.tif", b"LONG")
+    report = run_batch(ws, processor_factory=hashing_processor, in_process=True)
+    assert report.outcomes[0].state == "done"
+    first, last = map(float, (Path(ws.home) / "counters" / "beats").read_text().split())
+    assert last > first
 
 
 def test_classify():

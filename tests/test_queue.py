@@ -259,6 +259,26 @@ def test_a_claim_whose_file_was_already_archived_is_settled(ws, queue):
     assert not claim.path.parent.exists()
 
 
+def test_a_claim_from_before_the_last_boot_is_abandoned_even_if_its_pid_is_alive(ws, queue, monkeypatch):
+    import faxflow.ingest.queue as q
+
+    old = _abandon(ws, queue, "a.pdf", pid=os.getpid())  # pid reused by a live process after a reboot
+    assert queue.recover() == ([], [])
+    monkeypatch.setattr(q, "boot_time", lambda: time.time() + 1)
+    claims, _ = queue.recover()
+    assert [c.id for c in claims] == [old.id]
+
+
+def test_heartbeat_keeps_a_long_file_alive(ws, queue):
+    claim = queue.claim(drop(ws, "long.pdf"))
+    assert not queue.heartbeat(claim)  # not started yet
+    queue.start(claim)
+    before = rows(ws)[0]["updated_ts"]
+    time.sleep(0.01)
+    assert queue.heartbeat(claim)
+    assert rows(ws)[0]["updated_ts"] > before
+
+
 def test_foreign_folders_in_processing_are_ignored(ws, queue):
     (Path(ws.processing) / "not-ours").mkdir()
     assert queue.recover() == ([], [])
