@@ -205,9 +205,10 @@ class Entry:
 
     box: Box
     text: str
-    how: str = "print"  # print | hand | stamp | seal | multiline | comb | comb-hand
+    how: str = "print"  # print | hand | stamp | seal | multiline | comb | comb-hand | correct
     align: str = "l"
     cells: tuple[Box, ...] = ()  # comb cells
+    old: str = ""  # correct: the printed value struck through (text = the new one, by hand)
 
 
 @dataclass
@@ -218,6 +219,7 @@ class Filled:
     entries: list[Entry]
     truth: dict
     date: dt.date | None = None
+    tokens: list[str] = field(default_factory=list)  # e.g. "correction", for the truth's degradations
 
 
 @dataclass
@@ -434,6 +436,15 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
         due = due0 if same_due else order_date + dt.timedelta(days=int(rng.integers(3, 90)))
         note = pick(rng, NOTES) if chance(rng, 0.12) else ""
         hand_here = ctx.hand and i in hand_rows
+        # a printed quantity corrected by hand (二重線で訂正), the amount with it
+        corrected = ctx.hand and not hand_here and chance(rng, 0.15)
+        old_qty = qty
+        if corrected:
+            qty = max(1, int(qty * pick(rng, [0.5, 0.8, 1.2, 1.5, 2.0])) // 10 * 10 or qty + 1)
+            total -= amount
+            amount = (Decimal(qty) * price).quantize(Decimal(1), rounding=mode)
+            total += amount
+            old_amount = (Decimal(old_qty) * price).quantize(Decimal(1), rounding=mode)
         values = {
             "part_no": (part, canon_part(part), "x"),
             "description": (_description_text(desc, rng, st), None, "text"),
@@ -457,6 +468,12 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
             if hand_here and cname in ("quantity", "due_date"):
                 how = "hand"
                 hw_cols.append(cname)
+            if corrected and cname in ("quantity", "amount"):
+                old = fmt_int(old_qty, rng, st) if cname == "quantity" else fmt_money(old_amount, rng, st)
+                entries.append(Entry(table.cell(col, i), str(qty if cname == "quantity" else int(amount)),
+                                     "correct", _align(st, col.align, group), old=old))
+                hw_cols.append(cname)
+                continue
             entries.append(Entry(table.cell(col, i), printed, how, _align(st, col.align, group)))
         rows.append({"row": i, "fields": fields_truth, "handwritten": hw_cols})
 
@@ -468,7 +485,8 @@ def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
     _decorate_order(layout, rng, entries, order_date)
     truth = {"template": name, "kind": layout.kind, "header": header,
              "header_handwritten": header_hw, "rows": rows}
-    return Filled(layout, entries, truth, order_date)
+    tokens = ["correction"] if any(e.how == "correct" for e in entries) else []
+    return Filled(layout, entries, truth, order_date, tokens)
 
 
 def _total_text(total: Decimal, rng, st: Style) -> str:
@@ -639,6 +657,23 @@ def render(filled: Filled, scale: float, rng: np.random.Generator, ctx: Ctx) -> 
     st = ctx.style
     arr = None
     for e in filled.entries:
+        if e.how == "correct":  # print, strike through twice, write the new value above
+            if arr is not None:
+                img = Image.fromarray(arr)
+                arr = None
+            draw = ImageDraw.Draw(img)
+            ta, tb = _draw_print(draw, e.box, e.old, scale, rng, st, e.align)
+            x0, y0, x1, y1 = e.box
+            cy = (y0 + y1) / 2 + rng.uniform(-3, 3)
+            a, b = max(x0, ta - rng.uniform(2, 12)), min(x1, tb + rng.uniform(2, 12))
+            for dy in (-4, 4):
+                draw.line([(a * scale, (cy + dy) * scale), (b * scale, (cy + dy + rng.uniform(-2, 2)) * scale)],
+                          fill=ctx.style.pen, width=max(1, round(2 * scale)))
+            arr = np.asarray(img).copy()
+            h = y1 - y0
+            up = (x0, int(y0 - 0.25 * h), x1, int(y0 + 0.5 * h))
+            _draw_hand(arr, up, e.text, scale, rng, ctx, "c")
+            continue
         if e.how in ("hand", "comb-hand"):
             if arr is None:
                 arr = np.asarray(img).copy()
@@ -664,7 +699,9 @@ def render(filled: Filled, scale: float, rng: np.random.Generator, ctx: Ctx) -> 
     return arr if arr is not None else np.asarray(img)
 
 
-def _draw_print(draw, box: Box, text: str, s: float, rng, st: Style, align: str, pad: float | None = None):
+def _draw_print(draw, box: Box, text: str, s: float, rng, st: Style, align: str,
+                pad: float | None = None) -> tuple[float, float]:
+    """Print ``text`` in ``box``; returns the x extent of the ink (200-dpi pixels)."""
     x0, y0, x1, y1 = box
     pad = rng.uniform(6, 14) if pad is None else pad
     size = st.size
@@ -683,6 +720,8 @@ def _draw_print(draw, box: Box, text: str, s: float, rng, st: Style, align: str,
     else:
         xy, anchor = (x0 + pad + dx, cy), "lm"
     draw.text((xy[0] * s, xy[1] * s), text, font=font, fill=st.ink, anchor=anchor)
+    bx0, _, bx1, _ = draw.textbbox((xy[0] * s, xy[1] * s), text, font=font, anchor=anchor)
+    return bx0 / s, bx1 / s
 
 
 def _draw_lines(draw, box: Box, text: str, s: float, rng, st: Style):
@@ -1034,6 +1073,7 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
     path, tokens, per_page = _save_document(out, stem, filled, rng, channel, ctx_for, sender, when)
     if any(f.truth["header_handwritten"] or any(r["handwritten"] for r in f.truth["rows"]) for f in filled):
         tokens.append("handwriting")
+    tokens += [t for t in dict.fromkeys(t for f in filled for t in f.tokens) if t not in tokens]
     # "degradations" per page too (additive to the documented format): which page was turned
     pages = [{"index": k, **f.truth, "degradations": per_page[k]} for k, f in enumerate(filled)]
     truth = {"file": path.name, "degradations": tokens, "pages": pages}
@@ -1087,7 +1127,7 @@ def generate(out_dir: Path, count: int, seed: int, *, templates: list[str] | Non
 # The small sample scans committed under samples/scans (``make demo`` works without
 # generating): name, seed and the switches that give one of each kind.
 COMMITTED = [
-    ("fax_fine_yamada", 4, dict(templates=["yamada_order"], channels=["fax-fine"], handwriting=1.0,
+    ("fax_fine_yamada", 15, dict(templates=["yamada_order"], channels=["fax-fine"], handwriting=1.0,
                                 unknown=0.0, multipage=0.0)),
     ("fax_standard_kawada", 3, dict(templates=["kawada_order"], channels=["fax-standard"], unknown=0.0,
                                     multipage=0.0)),

@@ -32,7 +32,7 @@ KNOWN_TOKENS = {
     "perspective", "curve", "lighting", "exif-orientation", "jpeg-q", "multipage", "threshold",
     "dither-ordered", "dither-fs", "blur", "noise", "speckle", "streaks", "toner-light",
     "toner-heavy", "fax-header", "skew", "shift", "scale", "rotate", "fax-reduced",
-    "scan-200", "scan-300", "scan-400", "fax-then-scan", "edge-shadow", "handwriting",
+    "scan-200", "scan-300", "scan-400", "fax-then-scan", "edge-shadow", "handwriting", "correction",
 }
 
 
