@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from faxflow.ingest.report import FileOutcome
+from faxflow.ingest.report import FileOutcome, reason_en
 
 LOGGER_NAME = "faxflow"
 LOG_FILE = "faxflow.log"
@@ -105,11 +105,7 @@ def outcome_line(o: FileOutcome) -> str:
     if o.attempts > 1:
         line += f" (attempt {o.attempts})"
     if o.error_en and o.state in ("failed", "released"):
-        text = o.error_en
-        for sep in (": ", ", "):
-            if text.startswith(o.name + sep):
-                text = text[len(o.name) + len(sep):]
-        line += f": {text}"
+        line += f": {reason_en(o)}"
     return line
 
 

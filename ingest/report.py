@@ -66,6 +66,15 @@ class FileOutcome:
     fatal: bool = False  # the error is not this file's fault and stops the run (exit 2)
 
 
+def reason_en(o: FileOutcome) -> str:
+    """The English reason without the leading file name (shown next to the name anyway)."""
+    text = o.error_en or ""
+    for sep in (": ", ", "):
+        if text.startswith(o.name + sep):
+            return text[len(o.name) + len(sep):]
+    return text
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now().astimezone()
 
@@ -217,11 +226,14 @@ class BatchReport:
             table.add_row(k, v)
         console.print(table)
         style = {0: "green", 1: "yellow"}.get(int(self.return_code), "red")
-        console.print(f"[{style}]{self.verdict()}[/{style}]")
+        console.print(self.verdict(), style=style, markup=False, highlight=False)
         for o in self.failures[:10]:
-            console.print(f"  failed: {o.dest or o.name}: {o.error_ja or ''} / {o.error_en or ''}")
+            console.print(f"  failed: {o.dest or o.name}: {o.error_ja or ''} / {reason_en(o)}",
+                          markup=False, highlight=False)
+        if len(self.failures) > 10:
+            console.print(f"  ... and {len(self.failures) - 10} more (see the report)", highlight=False)
         if self.path:
-            console.print(f"report: {self.path}")
+            console.print(f"report: {self.path}", markup=False, highlight=False)
 
     def write(self, logs_dir: Path) -> Path:
         """Write ``logs/batch-YYYYmmdd-HHMMSS.txt`` (UTF-8 with BOM: Notepad opens it)."""
@@ -253,11 +265,11 @@ class BatchReport:
                 out.append(f"  {o.dest or o.name}")
                 if o.error_ja:
                     out.append(f"    理由:   {o.error_ja}")
-                out.append(f"    reason: {o.error_en or '-'}")
+                out.append(f"    reason: {reason_en(o) or '-'}")
         if self.released:
             out += ["", "Put back into the inbox (not the file's fault) / 受信フォルダに戻したファイル"]
             for o in self.released:
-                out.append(f"  {o.name}: {o.error_en or ''}")
+                out.append(f"  {o.name}: {reason_en(o)}")
         if self.skipped:
             out += ["", "Left in the inbox, still being written / 書き込み中のため次回に回したファイル"]
             out += [f"  {name}" for name in self.skipped]
@@ -326,9 +338,12 @@ class RichProgress:
     def advance(self, outcome: FileOutcome) -> None:
         if self._progress is None:
             return
-        if outcome.state == "failed":
-            self._progress.console.print(f"[red]failed[/red] {outcome.name}: {outcome.error_en}")
-        self._progress.update(self._task, advance=1, description=outcome.name)
+        if outcome.state in ("failed", "released"):
+            from rich.markup import escape
+
+            self._progress.console.print(f"[red]{outcome.state}[/red] {escape(outcome.name)}: "
+                                         f"{escape(reason_en(outcome))}", highlight=False)
+        self._progress.update(self._task, advance=1, description=outcome.name.replace("[", "(").replace("]", ")"))
 
     def stop(self) -> None:
         if self._progress is not None:

@@ -301,8 +301,20 @@ def test_stop_finishes_the_current_file_and_exits_130(ws):
     for i in range(20):
         drop(ws, f"f{i:02d}.png", f"SLOW {i}".encode())
     stop = threading.Event()
-    threading.Timer(0.8, stop.set).start()
-    report = run_batch(ws, processor_factory=hashing_processor, jobs=1, stop=stop, handle_signals=False)
+
+    class StopAfterTwo:  # like Ctrl-C / SIGTERM arriving while the 2nd file is being read
+        def start(self, total):
+            pass
+
+        def advance(self, o):
+            if o.name == "f01.png":
+                stop.set()
+
+        def stop(self):
+            pass
+
+    report = run_batch(ws, processor_factory=hashing_processor, jobs=1, stop=stop, handle_signals=False,
+                       progress=StopAfterTwo())
     assert report.return_code == ExitCode.INTERRUPTED
     done = len(report.outcomes)
     assert 0 < done < 20 and all(o.state == "done" for o in report.outcomes)
