@@ -662,7 +662,7 @@ def stop_on_signals(stop: threading.Event, *, wake: threading.Event | None = Non
 
 def tick_for(settings: Settings) -> float:
     """How often tracked files are re-checked."""
-    return max(0.05, min(0.5, settings.stable_seconds / 4 if settings.stable_seconds else 0.05))
+    return max(0.05, min(0.25, settings.stable_seconds / 8))
 
 
 # ------------------------------------------------------------------------------ batch --

@@ -189,8 +189,7 @@ def _watch_loop(settings: Settings, queue: FileQueue, dispatcher: Dispatcher, st
                         log.error("%s: cannot take the file: %s", p.name, err)
                         paused_until = time.monotonic() + min(PAUSE_AFTER_FATAL_S, settings.poll_interval * 5)
                         break
-                    if taken != "locked":
-                        tracker.forget(p)
+                    tracker.forget(p)  # locked: seen again at the next scan, and must be stable again
             outcomes = dispatcher.collect(0) if dispatcher.inflight else []
             if any(o.fatal for o in outcomes):
                 log.error("pausing for %.0f s: the last error is not the file's fault (see above)",

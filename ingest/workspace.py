@@ -285,14 +285,34 @@ def load_settings(home: Path | None, *, inbox: Path | None = None, **overrides: 
 
 
 def ensure_folders(settings: Settings) -> None:
-    """Create the working folders if missing (a workspace made by hand, or ``run INBOX``)."""
+    """Create the working folders if missing (a workspace made by hand, or ``run INBOX``).
+
+    A folder configured *outside* the workspace (a network share) is never created: if it
+    is missing, the share is probably not mounted, and a local folder of the same name
+    would silently collect nothing (ConfigError, exit 2; systemd/Task Scheduler retry).
+    """
+    home = Path(settings.home).resolve()
     for folder in (settings.inbox, settings.processing, settings.archive, settings.failed,
                    settings.exports, settings.logs):
+        folder = Path(folder)
+        if not folder.is_dir() and not _inside(folder, home):
+            raise ConfigError(
+                f"folder {folder} does not exist (is the network share mounted?)",
+                f"フォルダ {folder} が見つかりません（ネットワーク共有に接続されていますか？）",
+            )
         try:
-            Path(folder).mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create folder {folder}: {exc.strerror or exc}",
                               f"フォルダ {folder} を作成できません: {exc.strerror or exc}") from exc
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
 
 
 def init_workspace(home: Path) -> InitResult:

@@ -132,6 +132,20 @@ def test_a_missing_inbox_argument_is_an_error_not_a_new_folder(tmp_path):
     assert not (tmp_path / "fax-inn").exists()
 
 
+def test_folders_outside_the_workspace_are_never_created(tmp_path):
+    from faxflow.ingest.workspace import ensure_folders
+
+    init_workspace(tmp_path / "ws")
+    share = tmp_path / "nas" / "fax"  # a share that is not mounted
+    (tmp_path / "ws" / CONFIG_NAME).write_text(f"[paths]\ninbox = '{share}'\n", encoding="utf-8")
+    s = load_settings(tmp_path / "ws")
+    with pytest.raises(ConfigError, match="mounted"):
+        ensure_folders(s)
+    assert not share.exists()
+    share.mkdir(parents=True)
+    ensure_folders(s)  # mounted: fine
+
+
 def test_home_from_environment(tmp_path, monkeypatch):
     init_workspace(tmp_path / "ws")
     monkeypatch.setenv("FAXFLOW_HOME", str(tmp_path / "ws"))
