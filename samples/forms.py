@@ -24,7 +24,7 @@ import argparse
 import functools
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2

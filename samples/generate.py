@@ -615,11 +615,9 @@ def fill_ledger(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
 
 
 def fill_unknown(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
-    if layout.tables:  # a delivery note: filled like an order, truth says "no template"
-        f = fill_order(layout, rng, ctx)
-        entries = [e for e in f.entries if e.how != "hand"] + [
-            Entry(e.box, e.text, "print", e.align) for e in f.entries if e.how == "hand"]
-        when = f.date
+    if layout.tables:  # a delivery note: filled like an order (printed), truth says "no template"
+        f = fill_order(layout, rng, Ctx(hand=False, hw=None, style=ctx.style))
+        entries, when = f.entries, f.date
     else:
         when = _random_date(rng)
         sender = company(rng)
