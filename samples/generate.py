@@ -987,7 +987,7 @@ def _save_document(out: Path, stem: str, filled: list[Filled], rng, channel: str
                 t = int(rng.integers(120, 170))
                 im = Image.fromarray(pages[0] >= t)
                 tokens.append(f"threshold={t}")
-            im.save(path, dpi=(dpi, dpi), optimize=True)
+            im.save(path, dpi=(dpi, dpi))
             tokens.append("png")
     elif channel == "photo":
         img, tk, _ = _photo_page(filled[0], rng, ctx_for(filled[0]))

@@ -219,7 +219,7 @@ def test_multipage_file_mixes_forms(tmp_path, monkeypatch):
 def test_novel_forms_with_hand_made_templates(tmp_path):
     """--novel: never-seen layouts, their templates written beside the samples."""
     loader = pytest.importorskip("faxflow.templates.loader")
-    paths = gen.generate(tmp_path, 3, SEED, novel=2, channels=["fax-fine", "scan-jpeg"], unknown=0.0,
+    paths = gen.generate(tmp_path, 3, SEED, novel=2, channels=["fax-standard"], unknown=0.0,
                          templates=["kawada_order"])
     layouts = {f"novel{k + 1:02d}": forms.random_order_layout(np.random.default_rng([SEED, 1_000_000 + k]),
                                                               f"novel{k + 1:02d}") for k in range(2)}
@@ -241,9 +241,10 @@ def test_novel_forms_with_hand_made_templates(tmp_path):
 
 
 def test_same_seed_same_samples(tmp_path):
-    a = gen.generate(tmp_path / "a", 2, 7, channels=["fax-fine", "scan-jpeg"], ledgers=0.5)
-    b = gen.generate(tmp_path / "b", 2, 7, channels=["fax-fine", "scan-jpeg"], ledgers=0.5)
-    c = gen.generate(tmp_path / "c", 1, 8, channels=["fax-fine", "scan-jpeg"], ledgers=0.5)
+    kw = dict(channels=["fax-standard", "scan-jpeg"], ledgers=0.5)
+    a = gen.generate(tmp_path / "a", 2, 7, **kw)
+    b = gen.generate(tmp_path / "b", 2, 7, **kw)
+    c = gen.generate(tmp_path / "c", 1, 8, **kw)
     for pa, pb in zip(a, b):
         ta = pa.with_name(pa.name.split(".")[0] + ".truth.json").read_text("utf-8")
         tb = pb.with_name(pb.name.split(".")[0] + ".truth.json").read_text("utf-8")
