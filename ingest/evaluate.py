@@ -99,6 +99,16 @@ class EvalReport:
         }
 
 
+def _same_text(v, truth: str) -> bool:
+    """Exact for every typed value; free text ignores white space and x/× between
+    digits (see parse.text_key), because spacing in Japanese text is not content."""
+    if v.value_type == "text":
+        from faxflow.templates.parse import text_key
+
+        return text_key(v.text) == text_key(truth)
+    return v.text == truth
+
+
 def _degradation_key(d: str) -> str:
     return d.split("=", 1)[0]
 
@@ -147,7 +157,7 @@ def compare_document(truth: dict, records: list, report: EvalReport, *, failed: 
                 right = text == ""
                 flagged = page_flagged or failed is not None
             else:
-                right = v.text == text
+                right = _same_text(v, text)
                 flagged = v.status != "ok" or failed is not None
             for t in (report.overall, report.handwritten if hw else report.printed,
                       report.by_field[name], doc):

@@ -230,11 +230,18 @@ def _text_lang(languages: str) -> str:
 
 
 def _load_handwriting():
+    """The digit model, or None (then handwritten fields are read by Tesseract and,
+    with its low confidence on handwriting, end up in review) with a warning."""
+    import logging
+
     try:
         from faxflow.ocr.engines.handwriting import HandwritingEngine
-    except ImportError:
+
+        return HandwritingEngine()
+    except (ImportError, OSError, FaxflowError) as exc:
+        logging.getLogger("faxflow").warning("handwriting model not available (%s); handwritten "
+                                             "fields will be read by Tesseract and flagged", exc)
         return None
-    return HandwritingEngine()
 
 
 def _safe(name: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import date
 
 from faxflow.ocr.engines.base import BLANK, Engine
-from faxflow.templates.parse import normalize, parse_text
+from faxflow.templates.parse import parse_text, text_key
 from faxflow.templates.types import FieldCrop, Reading
 
 # Below this fraction of dark pixels (after ruling removal) a cell is empty.
@@ -27,7 +27,7 @@ HANDWRITING_TYPES = ("integer", "quantity", "money", "date", "part_number")
 
 def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> bool:
     if crop.spec.type == "text":  # spacing is not content in Japanese text
-        return normalize(a.text, "text").replace(" ", "") == normalize(b.text, "text").replace(" ", "")
+        return text_key(a.text) == text_key(b.text)
     pa = parse_text(a.text, crop.spec, ref_date=ref_date)
     pb = parse_text(b.text, crop.spec, ref_date=ref_date)
     if pa.problems or pb.problems:

@@ -126,7 +126,16 @@ def _nfkc(text: str) -> str:
 
 def _norm_text(s: str) -> str:
     s = " ".join(s.split())
+    # A multiplication sign between two numbers (M8×30, 200×300) is read as x or X as
+    # often as ×; in free text between digits it can only be ×.
+    s = re.sub(r"(?<=\d) ?[xX×] ?(?=\d)", "×", s)
     return _CJK_SPACE_RE.sub("", s).strip()
+
+
+def text_key(s: str) -> str:
+    """What two free-text readings must share to be the same text: the normalised
+    text without any white space (OCR spacing in Japanese text is not content)."""
+    return "".join(_norm_text(_nfkc(s or "")).split())
 
 
 def _norm_part(s: str) -> str:
@@ -284,6 +293,11 @@ def _parse_number(s: str, type_: str, notes: list[str]) -> tuple[object, str, li
         notes.append(f"unit:{unit}")
     if prefix.count("-") + prefix.count("▲") + prefix.count("△") > 1:
         return None, s, ["not_a_number"]
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", core):
+        # "11.718": at 200 dpi a FAXed comma prints as a dot. Yen amounts never carry three
+        # decimals and quantities none, so strict 3-digit grouping is a thousands separator.
+        core = core.replace(".", ",")
+        notes.append("dot_as_thousands")
     int_part, dot, frac = core.partition(".")
     if not int_part.isascii() or not (int_part.isdigit() or _GROUPED.match(int_part)):
         return None, s, ["not_a_number"]
