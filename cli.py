@@ -239,11 +239,15 @@ def samples_make(
     seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same samples)."),
     handwriting: float = typer.Option(0.0, "--handwriting", help="Fraction of documents with handwritten numbers."),
     ledgers: float = typer.Option(0.0, "--ledgers", help="Fraction of documents that are ledger pages."),
+    novel: int = typer.Option(0, "--novel", help="Also make N never-seen order forms, with templates written "
+                                                 "as a newcomer would, in OUT/templates/."),
+    unknown: float = typer.Option(0.06, "--unknown", help="Fraction of documents with a page of an unknown form."),
 ) -> None:
     """Generate varied sample scans (FAX modes, skew, noise, fonts...) with ground truth."""
     from faxflow.samples.generate import generate
 
-    paths = generate(out, count=count, seed=seed, handwriting=handwriting, ledgers=ledgers)
+    paths = generate(out, count=count, seed=seed, handwriting=handwriting, ledgers=ledgers, novel=novel,
+                     unknown=unknown)
     typer.echo(f"wrote {len(paths)} sample file(s) with ground truth to {out}")
 
 
@@ -258,6 +262,13 @@ def eval_cmd(
     from faxflow.ingest.evaluate import evaluate, print_report
 
     settings = _settings(home)
+    extra = folder / "templates"
+    if extra.is_dir() and settings.templates_dir is None:
+        # samples made with --novel carry their own (newcomer-written) templates
+        from dataclasses import replace
+
+        settings = replace(settings, templates_dir=extra)
+        typer.echo(f"using the templates in {extra} too")
     report = evaluate(folder, settings, jobs=jobs)
     print_report(report)
     if json_out:
