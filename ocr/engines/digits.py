@@ -215,6 +215,8 @@ class DigitModel:
         self.mean = float(self.meta.get("input_mean", 0.0))
         self.std = float(self.meta.get("input_std", 1.0))
         self._nets = self.meta["nets"]
+        pc = self.meta.get("prior_correction")
+        self.prior = np.asarray(pc, np.float32) if pc else None
 
     @property
     def reject_index(self) -> int | None:
@@ -259,6 +261,9 @@ class DigitModel:
                 for net in self._nets:
                     acc += _softmax(self._forward(net, xb))
                 out[s : s + batch] = acc / len(self._nets)
+        if self.prior is not None:  # training class frequencies -> run-time priors
+            out *= self.prior
+            out /= out.sum(axis=1, keepdims=True)
         return out
 
     def predict(self, glyphs: np.ndarray) -> tuple[list[str], np.ndarray]:
