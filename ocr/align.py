@@ -34,6 +34,7 @@ import numpy as np
 
 from faxflow.templates.match import (
     MatchResult,
+    WORK_DPI,
     Reference,
     blur,
     find_patches,
@@ -59,7 +60,8 @@ MIN_NCC = 0.45  # a patch counts as found above this correlation
 MIN_FIT = 8  # correspondences needed for an affine fit
 OK_SCORE = 0.60  # overlay score for ok (good pages >= ~0.8; 4+ px off or wrong form <= ~0.5)
 OK_AGREEMENT = 0.40  # share of patches found and agreeing with the fit
-FIELD_LOOSE_PX = 6.0  # RANSAC threshold (200 dpi) of the rigid compromise under a curved sheet
+FIELD_LOOSE_PX = 6.0  # RANSAC threshold (200 dpi, plus the search radius) of the compromise under a curved sheet
+WIDE_MM = 6.0  # first search radius, at the working resolution
 SCORE_TOL_200 = 2  # overlay tolerance in pixels at 200 dpi (print weight and FAX loss vary)
 
 
@@ -82,6 +84,9 @@ class _Patches:
     @property
     def images(self) -> tuple[np.ndarray, ...]:
         return self.patches.images
+
+    def __len__(self) -> int:
+        return len(self.patches)
 
 
 def _resize_mask(mask: np.ndarray, s: float, shape: tuple[int, int]) -> np.ndarray:
@@ -247,65 +252,111 @@ class _Warp:
         return cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
-def _correspondences(gray: np.ndarray, pt: _Patches, warp: _Warp, radius200: float, px200: float
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(reference points, page points, search radius) of the patches found on the page."""
-    search = max(2, int(math.ceil(radius200 * px200)))
+def _correspondences(gray: np.ndarray, pt: _Patches, warp: _Warp, search: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference points, page points) of the patches found on the page within +-``search``
+    pixels (of the patches' scale) of where ``warp`` puts them; full-resolution pixels."""
     warped = blur(warp.render(gray, pt.static.shape, pt.scale))
     found, disp, _ = find_patches(warped, pt.patches, search, MIN_NCC)
     Sinv = np.linalg.inv(scale_matrix(pt.scale))
     ref_pts = _apply(Sinv, pt.centers[found])  # full-resolution reference pixels
     seen = _apply(Sinv, pt.centers[found] + disp[found])
-    return ref_pts, warp.ref_to_page(seen), search
+    return ref_pts, warp.ref_to_page(seen)
+
+
+def _work_patches(ref: Reference) -> _Patches:
+    """Patches at the working resolution (~100 dpi) for the wide first search (cached)."""
+    cached = ref.extra.get("align_work_patches")
+    if cached is not None:
+        return cached
+    mm = WORK_DPI / 25.4
+    pts = select_patches(ref.work_static, ref.work_zones, size=int(round(PATCH_MM * mm)) + 2,
+                         search=int(math.ceil(WIDE_MM * mm)), grid=int(round(GRID_MM * mm)), max_n=MAX_PATCHES)
+    p = _Patches(scale=ref.work_scale, patches=pts, static=ref.work_static, ink=ref.work_ink, zones=ref.work_zones)
+    ref.extra["align_work_patches"] = p
+    return p
+
+
+def _stage(gray: np.ndarray, ref: Reference, pt: _Patches, warp: _Warp, search: int, strict: float, loose: float,
+           allow_homography: bool, allow_field: bool) -> tuple[_Warp | None, dict]:
+    """One refinement step: find the patches around where ``warp`` puts them, fit a global
+    model (strict RANSAC threshold); if that leaves many patches unexplained (a curved
+    sheet), fit a loose compromise plus a smooth residual field instead."""
+    ref_pts, page_pts = _correspondences(gray, pt, warp, search)
+    n = len(pt)
+    info = {"found": len(ref_pts), "agree": 0, "model": "coarse-patches-not-found", "agreement": 0.0, "rms": 0.0}
+    if len(ref_pts) < MIN_FIT:
+        return None, info
+    src, dst = page_pts.astype(np.float32), ref_pts.astype(np.float32)
+    model, inl, kind = _fit(src, dst, strict, ref.shape, allow_homography)
+    if model is None:
+        info["model"] = f"coarse-{kind}"
+        return None, info
+    rigid = _Warp(model / model[2, 2])
+    err = np.linalg.norm(ref_pts - _apply(rigid.model, page_pts), axis=1)
+    info.update(agree=int(inl.sum()), model=kind, agreement=float(inl.sum()) / n,
+                rms=float(np.sqrt(np.mean(err[inl] ** 2))) if inl.any() else 0.0)
+    if not (allow_field and len(ref_pts) >= 15 and inl.sum() < 0.85 * len(ref_pts)):
+        return rigid, info
+    lmodel, linl, lkind = _fit(src, dst, loose, ref.shape, allow_homography)
+    if lmodel is None:
+        return rigid, info
+    lw = _Warp(lmodel / lmodel[2, 2])
+    resid = ref_pts - _apply(lw.model, page_pts)
+    near = np.linalg.norm(resid, axis=1) <= 2.5 * loose
+    field, fin_near = _fit_field(ref_pts[near], resid[near], strict)
+    if field is None:
+        return rigid, info
+    fin = np.zeros(len(ref_pts), bool)
+    fin[np.flatnonzero(near)] = fin_near
+    if fin.sum() < max(1.2 * inl.sum(), 15):
+        return rigid, info
+    e = np.linalg.norm(field(ref_pts[fin]) - resid[fin], axis=1)
+    info.update(agree=int(fin.sum()), model=f"{lkind}+field{field.degree}", agreement=float(fin.sum()) / n,
+                rms=float(np.sqrt(np.mean(e ** 2))))
+    return _Warp(lw.model, field), info
 
 
 def refine(gray: np.ndarray, ref: Reference, transform: np.ndarray, *, allow_homography: bool = True,
            allow_field: bool = True) -> tuple[_Warp, dict]:
-    """Refine a page->reference transform with the template's patches. Returns (warp, info)."""
+    """Refine a page->reference transform with the template's patches. Returns (warp, info).
+
+    Stages: +-``WIDE_MM`` at ~100 dpi (catches a coarse fit that is millimetres off in
+    places, e.g. a curved photo), then ``PASSES`` at up to 200 dpi; the last one decides
+    ``agreement`` (patches found where the final warp says, over all patches).
+    """
     pt = _patches(ref)
     px200 = ref.dpi / 200.0  # full-resolution reference pixels per 200-dpi pixel
-    info = {"patches": len(pt.images), "agree": 0, "model": "coarse", "agreement": 0.0, "rms": 0.0}
+    info = {"patches": len(pt), "agree": 0, "model": "coarse", "agreement": 0.0, "rms": 0.0}
     warp = _Warp(np.asarray(transform, float))
-    if len(pt.images) < MIN_FIT:
+    if len(pt) < MIN_FIT:
         info["model"] = "coarse-few-patches"
         return warp, info
-    n = len(pt.images)
-    for k, (radius, thr) in enumerate(PASSES):
-        ref_pts, page_pts, _ = _correspondences(gray, pt, warp, radius, px200 * pt.scale)
-        if len(ref_pts) < MIN_FIT:
-            info.update(agree=len(ref_pts), agreement=len(ref_pts) / n, model="coarse-patches-not-found")
+    wpt = _work_patches(ref)
+    if len(wpt) >= MIN_FIT:
+        w2, _ = _stage(gray, ref, wpt, warp, int(math.ceil(WIDE_MM * WORK_DPI / 25.4)), 4.0 * px200,
+                       16.0 * px200, allow_homography, allow_field)
+        if w2 is not None:
+            warp = w2
+    for radius, thr in PASSES:
+        search = max(2, int(math.ceil(radius * px200 * pt.scale)))
+        w2, st = _stage(gray, ref, pt, warp, search, thr * px200, FIELD_LOOSE_PX * px200 + radius * px200,
+                        allow_homography, allow_field)
+        info.update(agree=st["agree"], model=st["model"], agreement=st["agreement"], rms=st["rms"] / px200)
+        if w2 is None:
             return warp, info
-        src, dst = page_pts.astype(np.float32), ref_pts.astype(np.float32)
-        model, inl, kind = _fit(src, dst, thr * px200, ref.shape, allow_homography)
-        if model is None:
-            info.update(model=f"coarse-{kind}")
-            return warp, info
-        last = k == len(PASSES) - 1
-        if last and allow_field and len(ref_pts) >= 15 and inl.sum() < 0.85 * len(ref_pts):
-            # a curved sheet: no rigid model explains the patches to 1 px. Take the loose
-            # compromise and fit its smooth residuals.
-            loose, linl, lkind = _fit(src, dst, FIELD_LOOSE_PX * px200, ref.shape, allow_homography)
-            if loose is not None:
-                lw = _Warp(loose / loose[2, 2])
-                resid = ref_pts - _apply(lw.model, page_pts)
-                field, fin = _fit_field(ref_pts[linl], resid[linl], thr * px200)
-                if field is not None and fin.sum() >= max(1.2 * inl.sum(), 15):
-                    fw = _Warp(lw.model, field)
-                    # verify on the re-rendered page: patches must now sit where the field says
-                    ref2, page2, _ = _correspondences(gray, pt, fw, 3.0, px200 * pt.scale)
-                    if len(ref2) >= 15:
-                        resid2 = ref2 - _apply(fw.model, page2)
-                        field2, fin2 = _fit_field(ref2, resid2, thr * px200)
-                        if field2 is not None and fin2.sum() >= max(1.2 * inl.sum(), 15):
-                            e2 = np.linalg.norm(field2(ref2[fin2]) - resid2[fin2], axis=1)
-                            info.update(agree=int(fin2.sum()), model=f"{lkind}+field{field2.degree}",
-                                        agreement=float(fin2.sum()) / n,
-                                        rms=float(np.sqrt(np.mean(e2 ** 2))) / px200)
-                            return _Warp(fw.model, field2), info
-        warp = _Warp(model / model[2, 2])
-        err = np.linalg.norm(ref_pts - _apply(warp.model, page_pts), axis=1)
-        info.update(agree=int(inl.sum()), model=kind, agreement=float(inl.sum()) / n,
-                    rms=float(np.sqrt(np.mean(err[inl] ** 2))) / px200 if inl.any() else 0.0)
+        warp = w2
+    if warp.field is not None:
+        # verify on the re-rendered page: patches must now sit where the field says
+        ref2, page2 = _correspondences(gray, pt, warp, max(2, int(math.ceil(3.0 * px200 * pt.scale))))
+        if len(ref2) >= 15:
+            resid2 = ref2 - _apply(warp.model, page2)
+            field2, fin2 = _fit_field(ref2, resid2, PASSES[-1][1] * px200)
+            if field2 is not None:
+                e2 = np.linalg.norm(field2(ref2[fin2]) - resid2[fin2], axis=1)
+                warp = _Warp(warp.model, field2)
+                info.update(agree=int(fin2.sum()), model=f"{info['model'].split('+')[0]}+field{field2.degree}",
+                            agreement=float(fin2.sum()) / len(pt),
+                            rms=float(np.sqrt(np.mean(e2 ** 2))) / px200 if fin2.any() else 0.0)
     return warp, info
 
 
@@ -389,6 +440,12 @@ def align_page(page: Page, template: Template, match: MatchResult | None = None)
     except (cv2.error, np.linalg.LinAlgError) as exc:  # degenerate transform: keep the coarse one, flagged
         warp = _Warp(np.asarray(transform, float))
         info = {"patches": 0, "agree": 0, "model": f"error:{type(exc).__name__}", "agreement": 0.0, "rms": 0.0}
+    if info["agreement"] < OK_AGREEMENT and not np.allclose(warp.model, transform):
+        # refinement found too little to trust: keep whichever of it and the coarse
+        # transform overlays the reference better (both will be flagged)
+        if alignment_score(gray, ref, _Warp(np.asarray(transform, float)))[0] > alignment_score(gray, ref, warp)[0]:
+            warp = _Warp(np.asarray(transform, float))
+            info["model"] = f"coarse({info['model']})"
     image = warp.render(gray, (h, w))
     if binary:
         image = np.where(image < 170, 0, 255).astype(np.uint8)  # 170 keeps a 1-px line split over 2 pixels

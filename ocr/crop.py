@@ -43,6 +43,7 @@ from faxflow.templates.types import AlignedPage, Box, FieldCrop
 RULING_MM = 12.0  # an ink run this long (straight) is ruling; shorter borders are found per cell
 SNAP_FRACTION = 0.3  # pitch rows snap to a line within this fraction of the pitch
 SNAP_MM = 3.0  # ... and never farther than this
+RESIDUE_MM = 1.0  # ink lying this close to a cell border (and no further in) is left of the line
 BORDER_MM = 1.5  # a cell's own border is looked for this far around its edge
 CONTEXT_FRACTION = 0.35  # context around a cell (fraction of its height) to judge components
 GROUP_MM = 3.0  # components closer than this side by side count as one run of writing
@@ -503,6 +504,16 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
             elif w <= thin and h >= max(6 * w, 0.2 * (ly1 - ly0)) and \
                     (abs(x - lx0) <= near_x or abs(x + w - lx1) <= near_x):
                 keep[i] = False
+        # what is left of a dotted, dithered or broken border line: components lying
+        # (80%) within 1 mm of the cell's borders. Writing reaches further into the cell.
+        band = max(thin + 1, int(round(RESIDUE_MM / 25.4 * pi.dpi)))
+        near_border = np.zeros(clean.shape, bool)
+        near_border[max(0, ly0 - band):ly0 + band + 1, :] = True
+        near_border[max(0, ly1 - band):ly1 + band + 1, :] = True
+        near_border[:, max(0, lx0 - band):lx0 + band + 1] = True
+        near_border[:, max(0, lx1 - band):lx1 + band + 1] = True
+        in_band = np.bincount(labels[clean & near_border], minlength=n)
+        keep &= ~(in_band >= 0.8 * area)
         # small isolated dots are noise; a dot next to writing (a decimal point) stays
         big = keep & (area > small)
         if big.any():

@@ -38,7 +38,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -49,14 +49,19 @@ from faxflow.templates.model import Template
 
 WORK_DPI = 100.0  # common resolution for features and the coarse check
 N_FEATURES = 2000
+QUICK_FEATURES = 600  # strongest page features tried first
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 3.0  # work pixels (0.76 mm)
 MIN_INLIERS = 20  # random matches between unrelated forms give ~10-20 inliers, degenerate scale
 MAX_SKEW_DEG = 12.0  # the transform's angle must be this close to 0/90/180/270
-SCALE_TOL = 0.25  # |scale/expected - 1| when both dpi values are trusted
-SCALE_TOL_UNTRUSTED = 0.6  # page dpi implausible (photo): scale from the long side, wider tolerance
+# page->reference scale (after both are brought to WORK_DPI) that can be real: FAX
+# machines reduce B4/A3 originals to A4 (x0.82, x0.71: the form then looks 1.2-1.4x too
+# small), copiers enlarge; a photo's dpi is a guess. The overlay check is the real test.
+SCALE_RANGE = (0.6, 1.6)
+SCALE_RANGE_UNTRUSTED = (0.3, 3.0)  # page dpi implausible: scaled by its long side instead
 MIN_SCORE = 0.55  # overlay score a geometric match must reach (good >= 0.8, wrong forms <= 0.35)
 OVERLAY_TOL = 2  # work pixels of tolerance in the overlay check
+RECALL_ENOUGH = 0.4  # overlay: recall above this no longer lowers the score (see overlay_score)
 WORK_INK_LEVEL = 195  # a work pixel is ink when >= ~24% of it was ink at full resolution
 GUIDED_BELOW = 0.8  # overlay score below which a guided second matching round is tried
 GUIDED_RADIUS = 12.0  # work pixels (3 mm) around the first fit's prediction
@@ -324,6 +329,11 @@ def overlay_score(static: np.ndarray, ref_ink: np.ndarray, zones: np.ndarray, pa
 
     recall: printed reference pixels with page ink within ``tol``;
     precision: page ink outside the fill-in zones lying within ``tol`` of reference ink.
+    score: the larger of their harmonic mean and precision x min(1, recall / 0.4). Light
+    print, a FAX reduced from B4/A3 or a dropout-prone FAX lose much of the form's ink
+    (recall 0.3-0.5) while what is left still lies on it (precision ~1); a wrong form or a
+    wrong placement puts ink where the reference has none (precision < 0.5). Recall must
+    still be there: a nearly blank page is not a match.
     """
     k = np.ones((2 * tol + 1, 2 * tol + 1), np.uint8)
     page_d = cv2.dilate(page_ink.astype(np.uint8), k) > 0
@@ -331,10 +341,18 @@ def overlay_score(static: np.ndarray, ref_ink: np.ndarray, zones: np.ndarray, pa
     st = static & valid
     n_st = int(np.count_nonzero(st))
     recall = np.count_nonzero(st & page_d) / n_st if n_st else 0.0
-    pg = page_ink & valid & ~zones
+    # only where the form is printed: a photo's background or a scanner lid's shadow
+    # around the sheet is not the page's print
+    rows, cols = np.flatnonzero(static.any(axis=1)), np.flatnonzero(static.any(axis=0))
+    region = np.zeros_like(valid)
+    if rows.size and cols.size:
+        m = max(2, int(0.01 * max(static.shape)))
+        region[max(0, rows[0] - m):rows[-1] + m + 1, max(0, cols[0] - m):cols[-1] + m + 1] = True
+    pg = page_ink & valid & region & ~zones
     n_pg = int(np.count_nonzero(pg))
     precision = np.count_nonzero(pg & ref_d) / n_pg if n_pg else 0.0
-    score = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+    score = max(f1, precision * min(1.0, recall / RECALL_ENOUGH))
     cover = np.count_nonzero(valid) / valid.size
     if cover < 0.5:  # the page shows less than half of the form
         score *= cover / 0.5
@@ -361,6 +379,15 @@ class _PageWork:
     to_work: np.ndarray  # 3x3: page pixel -> work pixel (incl. rotation)
     kps: np.ndarray | None = None
     desc: np.ndarray | None = None
+
+    def strongest(self, n: int) -> "_PageWork":
+        """The same page with only its ``n`` strongest features (a quick first pass)."""
+        if self.kps is None or self.desc is None or len(self.kps) <= n:
+            return self
+        order = np.argsort(-self.responses)[:n]
+        return replace(self, kps=self.kps[order], desc=self.desc[order], responses=self.responses[order])
+
+    responses: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 def _page_scale(shape: tuple[int, int], dpi: float) -> tuple[float, bool]:
@@ -391,6 +418,7 @@ def _page_work(gray: np.ndarray, dpi: float, rot_k: int, base: _PageWork | None 
     kps, desc = _orb().detectAndCompute(w, None)
     pw.kps = np.float32([k.pt for k in kps]).reshape(-1, 2)
     pw.desc = desc
+    pw.responses = np.float32([k.response for k in kps])
     return pw
 
 
@@ -500,8 +528,8 @@ def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> 
         m = m2
     scale, angle = similarity_params(m)
     quarter, resid = quarter_turn(angle)
-    tol = SCALE_TOL if pw.trusted else SCALE_TOL_UNTRUSTED
-    if not (1 - tol <= scale <= 1 + tol):
+    lo, hi = SCALE_RANGE if pw.trusted else SCALE_RANGE_UNTRUSTED
+    if not (lo <= scale <= hi):
         cand.reason = f"implausible scale {scale:.2f}"
         return
     if abs(resid) > MAX_SKEW_DEG:
@@ -702,19 +730,27 @@ def _tile_models(pw: "_PageWork", ref: Reference, work_m: np.ndarray) -> list[np
 # keywords
 
 
+# characters OCR confuses with each other (and people type either way): compared as one
+_CONFUSABLE = str.maketrans({
+    "入": "人", "八": "ハ", "工": "エ", "力": "カ", "口": "ロ", "夕": "タ", "二": "ニ", "卜": "ト",
+    "一": "ー", "－": "ー", "-": "ー", "―": "ー", "‐": "ー", "O": "0", "I": "1", "L": "1", "|": "1",
+})
+
+
 def _norm_text(s: str) -> str:
     s = unicodedata.normalize("NFKC", s or "")
-    return re.sub(r"\s+", "", s).upper()
+    return re.sub(r"\s+", "", s).upper().translate(_CONFUSABLE)
 
 
 def fuzzy_contains(text: str, word: str) -> bool:
-    """``word`` occurs in ``text`` with at most len(word)//4 character errors (NFKC, no spaces)."""
+    """``word`` occurs in ``text`` (NFKC, spaces ignored, OCR look-alikes equal) with at
+    most one character error per three characters (none for words of one or two)."""
     t, w = _norm_text(text), _norm_text(word)
     if not w:
         return True
     if w in t:
         return True
-    k = len(w) // 4
+    k = 0 if len(w) <= 2 else max(1, round(len(w) * 0.34))
     if k == 0 or not t:
         return False
     # approximate substring matching (Sellers): min edit distance of w against any substring of t
@@ -773,9 +809,6 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
         if words:
             band = text_of(c, False)
             hits = sum(fuzzy_contains(band, w) for w in words)
-            if hits == 0:
-                full = text_of(c, True)
-                hits = sum(fuzzy_contains(full, w) for w in words)
         anchors_ok = 0
         for a in boxed:
             x0, y0, x1, y1 = a.box  # type: ignore[misc]
@@ -790,11 +823,12 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
                 notes.append(f"read_text failed: {type(exc).__name__}")
                 txt = ""
             anchors_ok += fuzzy_contains(txt, a.text)
+        if words and hits == 0 and anchors_ok == 0:  # not in the header band: read the whole page once
+            full = text_of(c, True)
+            hits = sum(fuzzy_contains(full, w) for w in words)
         c.keyword_hits = hits + anchors_ok
-        if words and hits == 0:
-            c.reason = "keywords not found: " + ", ".join(words)
-        elif boxed and anchors_ok * 2 < len(boxed):
-            c.reason = f"anchors not found ({anchors_ok}/{len(boxed)})"
+        if c.keyword_hits == 0:  # none of the printed words this form must show
+            c.reason = "keywords not found: " + ", ".join(words + [a.text for a in boxed])
     return notes
 
 
@@ -826,8 +860,22 @@ def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
     base = _page_work(gray, dpi, 0)
     if not base.trusted:
         notes.append("page-dpi-untrusted")
+    # quick pass with the strongest features (a quarter of the matching cost per
+    # template); only if no template passes that way is every feature used
+    quick = base.strongest(QUICK_FEATURES)
     for c in live:
-        _geometric(c, base, gray.shape[:2])
+        _geometric(c, quick, gray.shape[:2])
+    any_quick = any(c.passed for c in live)
+    if quick is not base:
+        # every feature for the templates that passed (a better coarse fit for align),
+        # or for all of them when none did
+        for i, c in enumerate(list(live)):
+            if any_quick and not c.passed:
+                continue
+            full = _Candidate(c.template, c.ref)
+            _geometric(full, base, gray.shape[:2])
+            if not c.passed or (full.passed and full.score >= c.score - 0.02):
+                cands[cands.index(c)] = live[i] = full
     if not any(c.passed for c in live):
         # ORB is rotation invariant, but a quarter-turned page can still lose features;
         # retry the ones that failed with the page turned

@@ -31,6 +31,7 @@ CASES = {
     "fax-standard speckle header": dict(angle=2, scale=0.95, shift=(-0.05, -0.04), fax_standard=True,
                                         speckle=0.001, header=True),
     "photo perspective": dict(perspective=0.04, angle=1),
+    "fax reduced A3->A4": dict(scale=0.71, angle=-0.5, fax_standard=True),
 }
 
 
