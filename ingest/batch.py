@@ -243,6 +243,11 @@ class _Worker:
     def __init__(self, settings: Settings, factory: ProcessorFactory):
         self.settings = settings
         self.processor = factory(settings)
+        # The first file should not pay for lazy set-up (models, references): a pipeline that
+        # offers warm_up() gets it here, while the worker is starting.
+        warm_up = getattr(getattr(self.processor, "__self__", None), "warm_up", None)
+        if callable(warm_up):
+            warm_up()
         self.accepts_archived = _accepts_archived(self.processor)
         self.queue = FileQueue.open(settings)
         self.busy = threading.Lock()
