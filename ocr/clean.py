@@ -288,7 +288,11 @@ def _streak_bands(view: np.ndarray, dpi: float) -> list[tuple[int, int, int, int
     edge = max(3, int(round(0.5 * mm)))
     bands = []
     idx = np.flatnonzero(cand)
-    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    # Adjacent columns form a group; a group splits where the count jumps (a streak
+    # running along a table's rule is a separate, much longer line).
+    c = counts[idx].astype(np.float64)
+    jump = np.abs(np.diff(c)) > 0.25 * np.maximum(c[1:], c[:-1])
+    groups = np.split(idx, np.flatnonzero((np.diff(idx) > 1) | jump) + 1)
     for g in groups:
         c0, c1 = int(g[0]), int(g[-1]) + 1
         if c1 - c0 > max_w:
@@ -433,7 +437,15 @@ def fax_header_rows(ink: np.ndarray, dpi: float) -> int:
     h, w = ink.shape
     mm = dpi / 25.4
     look = min(h, int(20 * mm))
-    rows = np.count_nonzero(ink[:look], axis=1)
+    # Dust above, in or under the header line must not decide: look at blobs bigger
+    # than ~0.15 mm^2 only (a header character's strokes are far bigger).
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink[:look], connectivity=8)
+    if n <= 1:
+        return 0
+    solid = stats[:, cv2.CC_STAT_AREA] > max(3, int(10 * (dpi / 200.0) ** 2))
+    solid[0] = False
+    strip = np.where(solid, 255, 0).astype(np.uint8)[labels]
+    rows = np.count_nonzero(strip, axis=1)
     on = rows >= 2
     if not on.any():
         return 0
@@ -459,7 +471,7 @@ def fax_header_rows(ink: np.ndarray, dpi: float) -> int:
     white = (int(below[0]) if below.size else look - y1)
     if white < 1.2 * mm:
         return 0
-    band = ink[y0:y1]
+    band = strip[y0:y1]
     n, _, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
     stats = stats[1:]
     if len(stats) < 4:
@@ -469,7 +481,9 @@ def fax_header_rows(ink: np.ndarray, dpi: float) -> int:
         return 0  # a rule or a big glyph: part of the form
     x_min = int(stats[:, cv2.CC_STAT_LEFT].min())
     x_max = int((stats[:, cv2.CC_STAT_LEFT] + widths).max())
-    if not ((x_max - x_min) >= 0.4 * w or (x_min <= 0.12 * w and (x_max - x_min) >= 0.2 * w)):
+    # Spread over the width, or starting at the left edge (the line may be cut off
+    # on the left when the sheet sat off-centre in the sender's machine).
+    if not ((x_max - x_min) >= 0.4 * w or (x_min <= 0.12 * w and (x_max - x_min) >= 0.1 * w)):
         return 0
     return min(h, y1 + int(min(white / 2, 1 * mm)))
 
@@ -496,6 +510,7 @@ _MAX_LINES = 4  # text lines read each way
 _LINE_CHARS = 12  # at most this many character widths of each line
 _STOP_MARGIN = 50.0  # summed confidence difference that ends the reading early
 _TITLE_WEIGHT = 50.0  # the title cue counts like this many confidence points per unit
+_AXIS_WEIGHT = 60.0  # a weak layout axis counts up to this much
 _MIN_CHARS = 8
 
 
@@ -531,7 +546,13 @@ def estimate_orientation(ink: np.ndarray, dpi: float, *, tessdata: Path | None =
                                                          (base + 90) % 360, (base + 270) % 360]
     title = {t: _title_cue(comps, ink.shape, dpi, t) for t in turns}
     scores = {t: _TITLE_WEIGHT * title[t] for t in turns}
-    read = _read_scores(text, char_h, turns, tessdata) if use_tesseract else None
+    if not axis_sure:
+        # Weak layout evidence still counts: readings of different crops along the
+        # two axes are not strictly comparable.
+        for t in (base, (base + 180) % 360):
+            scores[t] += _AXIS_WEIGHT * abs(axis) / AXIS_SURE
+    big_h = _title_size(comps[1], dpi, char_h)
+    read = _read_scores(text, char_h, turns, tessdata, big_h=big_h) if use_tesseract else None
     if read is not None:
         for t in turns:
             scores[t] += read[t]
@@ -570,8 +591,10 @@ def _components(ink: np.ndarray):
 def _char_like(stats: np.ndarray, dpi: float) -> np.ndarray:
     mm = dpi / 25.4
     w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    keep = ((np.maximum(w, h) >= 0.8 * mm) & (w <= 12 * mm) & (h <= 12 * mm)
-            & (stats[:, cv2.CC_STAT_AREA] >= 4))
+    # Both sides count: the dashes of a dotted or broken rule are as long as a
+    # character but one or two pixels thin.
+    keep = ((np.maximum(w, h) >= 0.8 * mm) & (np.minimum(w, h) >= 0.6 * mm)
+            & (w <= 12 * mm) & (h <= 12 * mm) & (stats[:, cv2.CC_STAT_AREA] >= 4))
     keep[0] = False
     return keep
 
@@ -591,6 +614,16 @@ def _text_only(ink: np.ndarray, dpi: float, comps=None) -> tuple[np.ndarray, flo
     text = lut[labels]
     text &= ink  # components removed since labelling (header, specks) stay removed
     return text, char_h
+
+
+def _title_size(stats: np.ndarray, dpi: float, char_h: float) -> float:
+    """Size of the biggest characters (a title) when clearly bigger than the text; else 0."""
+    keep = _char_like(stats, dpi)
+    if np.count_nonzero(keep) < _MIN_CHARS:
+        return 0.0
+    sizes = np.maximum(stats[keep, cv2.CC_STAT_WIDTH], stats[keep, cv2.CC_STAT_HEIGHT])
+    big = float(np.percentile(sizes, 98))
+    return big if big >= 1.6 * char_h else 0.0
 
 
 def _axis_evidence(text: np.ndarray, char_h: float) -> float | None:
@@ -672,7 +705,7 @@ def _line_api(tessdata: Path | None):
     return _ocr_state[key]
 
 
-def _text_lines(text: np.ndarray, char_h: float) -> list[tuple[int, int, int, int]]:
+def _text_lines(text: np.ndarray, char_h: float, min_chars: float = 3.0) -> list[tuple[int, int, int, int]]:
     """Boxes (x, y, w, h) of horizontal text lines, biggest first (found at ~10 px/char)."""
     f = max(1, int(char_h // 10))
     small = text if f == 1 else cv2.resize(text, (text.shape[1] // f, text.shape[0] // f),
@@ -682,14 +715,19 @@ def _text_lines(text: np.ndarray, char_h: float) -> list[tuple[int, int, int, in
     smear = cv2.dilate(small, np.ones((max(1, int(ch * 0.3)), k), np.uint8))
     _, _, stats, _ = cv2.connectedComponentsWithStats(smear, connectivity=8)
     boxes = [tuple(int(v) * f for v in s[:4]) for s in stats[1:]
-             if s[2] > 3 * ch and 0.5 * ch < s[3] < 2.5 * ch]
+             if s[2] > min_chars * ch and 0.5 * ch < s[3] < 2.5 * ch]
     boxes.sort(key=lambda b: -b[2] * b[3])
     return boxes
 
 
-def _read_scores(text: np.ndarray, char_h: float, turns: list[int],
-                 tessdata: Path | None) -> dict[int, float] | None:
-    """Summed Tesseract word confidence of a few lines read at each turn; None without Tesseract."""
+def _read_scores(text: np.ndarray, char_h: float, turns: list[int], tessdata: Path | None, *,
+                 big_h: float = 0.0) -> dict[int, float] | None:
+    """Tesseract confidence of a few lines read at each turn, summed; None without Tesseract.
+
+    The title line (``big_h``) comes first when there is one: big print reads best.
+    A crop that yields fewer than 4 characters counts for less (a stray label or a
+    piece of ruling read as a dash).
+    """
     with _ocr_lock:
         api = _line_api(tessdata)
         if api is None:
@@ -700,11 +738,12 @@ def _read_scores(text: np.ndarray, char_h: float, turns: list[int],
         for axis_turn in sorted({t % 180 for t in turns}):
             pair = [t for t in turns if t % 180 == axis_turn]
             img = rotate_quarter(text, axis_turn)
-            lines = _text_lines(img, char_h)[:_MAX_LINES]
+            lines = [(b, big_h) for b in _text_lines(img, big_h, 2.5)[:1]] if big_h else []
+            lines += [(b, char_h) for b in _text_lines(img, char_h)[:_MAX_LINES - len(lines)]]
             margin = 0.0
-            for i, (x, y, w, h) in enumerate(lines):
-                m = max(2, int(char_h * 0.3))
-                w = min(w, int(_LINE_CHARS * char_h))  # long lines cost time and add little
+            for i, ((x, y, w, h), size) in enumerate(lines):
+                m = max(2, int(size * 0.3))
+                w = min(w, int(_LINE_CHARS * size))  # long lines cost time and add little
                 crop = 255 - img[max(0, y - m): y + h + m, max(0, x - m): x + w + m]
                 got = {}
                 for t in pair:
@@ -712,7 +751,8 @@ def _read_scores(text: np.ndarray, char_h: float, turns: list[int],
                     api.SetImage(Image.fromarray(np.ascontiguousarray(c)))
                     api.Recognize()
                     confs = api.AllWordConfidences()
-                    got[t] = float(np.mean(confs)) if confs else 0.0
+                    n_chars = len("".join((api.GetUTF8Text() or "").split()))
+                    got[t] = float(np.mean(confs)) * min(1.0, n_chars / 4.0) if confs else 0.0
                     scores[t] += got[t]
                 if len(pair) == 2:
                     margin += got[pair[0]] - got[pair[1]]
