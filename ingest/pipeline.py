@@ -78,6 +78,22 @@ class Pipeline:
             self._store = Store.open(self.settings.db_path)
         return self._store
 
+    def warm_up(self) -> None:
+        """Do the one-off work now (reference features of every template, Tesseract
+        models), so the first scan a worker takes is as fast as the rest."""
+        import numpy as np
+
+        from faxflow.templates.match import reference_for
+
+        for template in self.templates:
+            reference_for(template)
+        recognize = getattr(self.printed, "recognize", None)
+        if recognize is not None:
+            dot = np.full((40, 40), 255, np.uint8)
+            dot[15:25, 15:25] = 0
+            for lang in ("jpn", "eng"):
+                recognize(dot, lang=lang, psm=7)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
