@@ -736,6 +736,10 @@ def run_batch(settings: Settings, *, jobs: int | None = None, processor_factory:
     except FaxflowError as exc:
         log.error("cannot run: %s", exc)
         report.fail(str(exc), exc.ja)
+    except Exception as exc:  # noqa: BLE001 - a bug: exit 2 with the report, not a bare traceback (1)
+        log.exception("the batch stopped on an unexpected error")
+        report.fail(f"unexpected error: {type(exc).__name__}: {exc}",
+                    f"予期しないエラーで一括処理が止まりました: {type(exc).__name__}: {exc}")
     finally:
         if dispatcher is not None and (dispatcher.deferred or dispatcher.suspects):
             dispatcher.release_pending()  # claimed but never read: back to the inbox
