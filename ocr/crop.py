@@ -41,6 +41,7 @@ from faxflow.templates.model import FieldSpec, TableSpec, Template
 from faxflow.templates.types import AlignedPage, Box, FieldCrop
 
 RULING_MM = 12.0  # an ink run this long (straight) is ruling; shorter borders are found per cell
+THICK_MM = 1.2  # a horizontal stroke thicker than this is writing, not a (dashed) line
 SNAP_FRACTION = 0.3  # pitch rows snap to a line within this fraction of the pitch
 SNAP_MM = 3.0  # ... and never farther than this
 RESIDUE_MM = 1.0  # ink lying this close to a cell border (and no further in) is left of the line
@@ -81,6 +82,35 @@ def _ruling(ink: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray]:
     h = cv2.morphologyEx(hb, cv2.MORPH_OPEN, np.ones((1, min_len), np.uint8))
     v = cv2.morphologyEx(hb, cv2.MORPH_OPEN, np.ones((min_len, 1), np.uint8))
     return (h > 0) & ink, (v > 0) & ink
+
+
+def _row_evidence(pi: "PageInk", box: Box, margin: int) -> np.ndarray:
+    """Where horizontal ruling may be, for finding row positions (not for removing
+    lines): the solid ruling, plus thin horizontal dashes - a light line that a FAX has
+    dithered into dashes, or a line printed dashed. Thick strokes are left out, so a line
+    of text gives little evidence; the row profiles then ask for 25% coverage."""
+    H, W = pi.ink.shape
+    x0, y0, x1, y1 = box
+    a, b = max(0, y0 - margin), min(H, y1 + margin)
+    c, d = max(0, x0 - margin), min(W, x1 + margin)
+    out = pi.hlines.copy()
+    sub = pi.ink[a:b, c:d].astype(np.uint8)
+    if sub.size == 0:
+        return out
+    seg = max(5, int(round(1.0 / 25.4 * pi.dpi)))  # dashes at least 1 mm long
+    thick = max(6, int(round(THICK_MM / 25.4 * pi.dpi)))
+    flat = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((1, seg), np.uint8))
+    wide = cv2.dilate(cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8)),
+                      np.ones((3, 3), np.uint8))
+    dashes = (flat & (1 - wide)) > 0
+    # a dashed table line runs across the whole table; strokes of writing do not line up
+    # over a third of its width
+    prof = cv2.dilate(dashes[:, x0 - c:x1 - c].astype(np.uint8), np.ones((3, 1), np.uint8)).mean(axis=1)
+    rows = prof >= 0.35
+    if rows.any():
+        rows = cv2.dilate(rows.astype(np.uint8)[:, None], np.ones((3, 1), np.uint8))[:, 0] > 0
+        out[a:b, c:d] |= dashes & rows[:, None]
+    return out
 
 
 def _strip_lines(ink: np.ndarray, core_h: np.ndarray, core_v: np.ndarray, px: float) -> np.ndarray:
@@ -225,7 +255,8 @@ def _estimate_pitch(per_col: list[list[float]], min_gap: float) -> float | None:
     return float(np.median(diffs[fit] / k[fit])) if fit.any() else p1
 
 
-def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, float]]) -> np.ndarray | None:
+def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, float]], ev: np.ndarray
+                       ) -> np.ndarray | None:
     """Row boundaries (n_rows+1, n_columns) from the horizontal ruling inside the table box.
 
     Lines are found per column (so a curved sheet gives each column its own
@@ -239,7 +270,7 @@ def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, fl
     inset = max(2, int(round(3 * pi.px)))
     merge = 1.5 / 25.4 * pi.dpi  # double rules closer than 1.5 mm are one boundary
     per_col = [
-        _merge_close([g[2] for g in _hline_positions(pi.hlines, int(a) + inset, int(b) - inset, y0 - tol,
+        _merge_close([g[2] for g in _hline_positions(ev, int(a) + inset, int(b) - inset, y0 - tol,
                                                      y1 + tol + 1, 0.25)], merge)
         for a, b in cols
     ]
@@ -314,7 +345,8 @@ def _merge_close(ys: list[float], d: float) -> list[float]:
     return out
 
 
-def _pitch_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, float]]) -> np.ndarray:
+def _pitch_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, float]], ev: np.ndarray
+                      ) -> np.ndarray:
     """Row boundaries from the pitch, each snapped per column to a ruling line nearby."""
     boxes = table.row_boxes()
     nominal = np.array([b[1] for b in boxes] + [boxes[-1][3]] if boxes else [table.box[1], table.box[3]], float)
@@ -324,7 +356,7 @@ def _pitch_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, flo
     rows = np.full((len(nominal), len(cols)), np.nan)
     y0, y1 = int(nominal[0] - tol - 2), int(nominal[-1] + tol + 3)
     for j, (a, b) in enumerate(cols):
-        groups = _hline_positions(pi.hlines, int(a) + inset, int(b) - inset, y0, y1, 0.25)
+        groups = _hline_positions(ev, int(a) + inset, int(b) - inset, y0, y1, 0.25)
         if not groups:
             continue
         offs = np.full(len(nominal), np.nan)
@@ -352,13 +384,14 @@ def table_cells(image_or_ink: np.ndarray | PageInk, table: TableSpec, dpi: float
     ``[{column name: box}, ...]``, one dict per row, top to bottom."""
     pi = image_or_ink if isinstance(image_or_ink, PageInk) else page_ink(image_or_ink, dpi)
     cols = _column_ranges(pi, table)
+    ev = _row_evidence(pi, table.box, int(round(2 * SNAP_MM / 25.4 * pi.dpi)) + 4)
     rows = None
     if table.rows_from == "ruling" or not table.row_pitch:
-        rows = _ruling_boundaries(pi, table, cols)
+        rows = _ruling_boundaries(pi, table, cols, ev)
         if rows is None and table.row_pitch:
-            rows = _pitch_boundaries(pi, table, cols)
+            rows = _pitch_boundaries(pi, table, cols, ev)
     else:
-        rows = _pitch_boundaries(pi, table, cols)
+        rows = _pitch_boundaries(pi, table, cols, ev)
     if rows is None or len(rows) < 2:
         return []
     out = []

@@ -595,9 +595,19 @@ class Patches:
     size: int
     centers: np.ndarray
     images: tuple[np.ndarray, ...]
+    zone_frac: np.ndarray = field(default_factory=lambda: np.zeros(0))  # share of each patch in fill-in zones
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def distinct(self) -> np.ndarray:
+        """Patches of printed text and box corners outside the fill-in zones: unlike the
+        line crossings of a ruled table they do not repeat a row or a column further on,
+        so they alone can tell that a fit is not one period off."""
+        if self.zone_frac.size != len(self.images):
+            return np.ones(len(self.images), bool)
+        return self.zone_frac < 0.3
 
 
 def blur(img: np.ndarray) -> np.ndarray:
@@ -608,10 +618,11 @@ def blur(img: np.ndarray) -> np.ndarray:
 
 
 def select_patches(static: np.ndarray, zones: np.ndarray | None, size: int, search: int, grid: int,
-                   max_n: int) -> Patches:
+                   max_n: int, max_zone: float = 0.6) -> Patches:
     """Up to ``max_n`` patches of the printed form ``static`` (bool), at most one per
-    ``grid`` cell: corner-like, not mostly inside fill-in ``zones``, and distinctive
-    within ``search`` pixels (no second correlation peak above 0.8)."""
+    ``grid`` cell: corner-like, less than ``max_zone`` inside fill-in ``zones`` (where the
+    page has writing the reference lacks), and distinctive within ``search`` pixels (no
+    second correlation peak above 0.8)."""
     img = blur(np.where(static, 0, 255).astype(np.uint8))
     size = int(size) | 1
     half = size // 2
@@ -620,8 +631,9 @@ def select_patches(static: np.ndarray, zones: np.ndarray | None, size: int, sear
     eig = cv2.cornerMinEigenVal(img, blockSize=7, ksize=3)
     ink_density = cv2.boxFilter(static.astype(np.float32), -1, (size, size))
     ok = (ink_density > 0.03) & (ink_density < 0.6)
-    if zones is not None:
-        ok &= cv2.boxFilter(zones.astype(np.float32), -1, (size, size)) < 0.6
+    zone_density = cv2.boxFilter(zones.astype(np.float32), -1, (size, size)) if zones is not None else None
+    if zone_density is not None and max_zone < 1.0:
+        ok &= zone_density < max_zone
     ok[:margin, :] = False
     ok[-margin:, :] = False
     ok[:, :margin] = False
@@ -654,7 +666,8 @@ def select_patches(static: np.ndarray, zones: np.ndarray | None, size: int, sear
         images.append(patch.copy())
         if len(centers) >= max_n:
             break
-    return Patches(size, np.array(centers, float).reshape(-1, 2), tuple(images))
+    zf = np.array([float(zone_density[cy, cx]) if zone_density is not None else 0.0 for cx, cy in centers])
+    return Patches(size, np.array(centers, float).reshape(-1, 2), tuple(images), zf)
 
 
 def _subpixel(r: np.ndarray, y: int, x: int) -> tuple[float, float]:
@@ -773,62 +786,87 @@ def _warp_region(page: np.ndarray, transform: np.ndarray, ref_shape: tuple[int, 
     return cv2.warpPerspective(page, t, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
 
 
-def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) -> list[str]:
-    """Fill keyword_hits for candidates with keywords/anchors; reject those whose keywords are absent."""
-    notes: list[str] = []
-    texts: dict[tuple, str] = {}
+def _ocr_variants(img: np.ndarray, line: bool) -> list[np.ndarray]:
+    """The same region prepared a few ways for the OCR callback. Tesseract misses large or
+    letter-spaced titles at some sizes and reads them at others (seen: a 45-px 入出庫台帳
+    read as nothing, at 30 px right), so a region is tried at several scales."""
+    out = [img]
+    ink = img < 128
+    if not ink.any():
+        return out
+    ys, xs = np.nonzero(ink)
+    crop = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    h = crop.shape[0]
+    if line:  # one line of text: scale its height to 30 and to 60 px
+        targets = [30.0 / h, 60.0 / h]
+    else:  # a band of several lines: smaller and larger
+        targets = [0.6, 1.5]
+    for sc in targets:
+        if abs(sc - 1) < 0.15 or min(crop.shape) * sc < 8:
+            continue
+        r = cv2.resize(crop, None, fx=sc, fy=sc, interpolation=cv2.INTER_AREA if sc < 1 else cv2.INTER_CUBIC)
+        r = np.where(r < 128, 0, 255).astype(np.uint8)
+        pad = max(8, int(0.5 * min(r.shape[0], 60)))
+        out.append(cv2.copyMakeBorder(r, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255))
+    return out
 
-    def text_of(c: _Candidate, full: bool) -> str:
-        ref = c.ref
-        assert ref is not None and c.transform is not None
-        h, w = ref.shape
-        box = (0, 0, w, h if full else max(1, int(h * HEADER_BAND)))
-        # one OCR per page region, shared by candidates that see the page the same way
-        key = (full, h, w, tuple(np.round(c.transform.ravel()[:6], 2)))
-        for k, v in texts.items():
-            if k[0] == full and abs(k[1] - h) < 0.02 * h and abs(k[2] - w) < 0.02 * w and \
-                    np.allclose(k[3], key[3], atol=max(4.0, 0.02 * max(h, w))):
-                return v
-        s = 1.0 if ref.dpi >= 150 else 2.0
+
+def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) -> list[str]:
+    """Fill keyword_hits for candidates with keywords/anchors; reject those that show none."""
+    notes: list[str] = []
+    texts: dict[tuple, list[str]] = {}
+
+    def ocr(img: np.ndarray) -> str:
         try:
-            txt = read_text(_warp_region(page, c.transform, (h, w), box, s)) or ""
-        except Exception as exc:  # an OCR failure must not turn into a crash here
+            return read_text(img) or ""
+        except Exception as exc:  # noqa: BLE001 - an OCR failure must not turn into a crash here
             notes.append(f"read_text failed: {type(exc).__name__}")
-            txt = ""
-        texts[key] = txt
-        return txt
+            return ""
+
+    def region(c: _Candidate, box: tuple[int, int, int, int]) -> np.ndarray:
+        assert c.ref is not None and c.transform is not None
+        s = 1.0 if c.ref.dpi >= 150 else 2.0
+        img = _warp_region(page, c.transform, c.ref.shape, box, s)
+        return np.where(img < 128, 0, 255).astype(np.uint8)
+
+    def found(c: _Candidate, box: tuple[int, int, int, int], words: list[str], line: bool) -> int:
+        """How many of ``words`` the OCR finds in ``box``, trying the region's variants in
+        turn until one shows any (results shared by candidates that see the page alike)."""
+        key = (box, c.ref.shape if c.ref is not None else None, tuple(np.round(c.transform.ravel()[:6], 0)))
+        if key not in texts:
+            texts[key] = []
+        done = texts[key]
+        variants = _ocr_variants(region(c, box), line)
+        for i, v in enumerate(variants):
+            if i >= len(done):
+                done.append(ocr(v))
+            n = sum(fuzzy_contains(done[i], w) for w in words)
+            if n:
+                return n
+        return 0
 
     for c in cands:
         tpl = c.template
+        assert c.ref is not None
+        h, w = c.ref.shape
         words = list(tpl.keywords) + [a.text for a in tpl.anchors if a.box is None]
         boxed = [a for a in tpl.anchors if a.box is not None]
         if not words and not boxed:
             continue
         c.keywords_checked = True
-        hits = 0
-        if words:
-            band = text_of(c, False)
-            hits = sum(fuzzy_contains(band, w) for w in words)
-        anchors_ok = 0
+        hits = found(c, (0, 0, w, max(1, int(h * HEADER_BAND))), words, False) if words else 0
         for a in boxed:
+            if hits:
+                break
             x0, y0, x1, y1 = a.box  # type: ignore[misc]
             px, py = max(4, (x1 - x0) // 5), max(4, (y1 - y0) // 2)
-            assert c.ref is not None
-            h, w = c.ref.shape
             box = (max(0, x0 - px), max(0, y0 - py), min(w, x1 + px), min(h, y1 + py))
-            s = 1.0 if c.ref.dpi >= 150 else 2.0
-            try:
-                txt = read_text(_warp_region(page, c.transform, (h, w), box, s)) or ""  # type: ignore[arg-type]
-            except Exception as exc:
-                notes.append(f"read_text failed: {type(exc).__name__}")
-                txt = ""
-            anchors_ok += fuzzy_contains(txt, a.text)
-        if words and hits == 0 and anchors_ok == 0:  # not in the header band: read the whole page once
-            full = text_of(c, True)
-            hits = sum(fuzzy_contains(full, w) for w in words)
-        c.keyword_hits = hits + anchors_ok
-        if c.keyword_hits == 0:  # none of the printed words this form must show
-            c.reason = "keywords not found: " + ", ".join(words + [a.text for a in boxed])
+            hits += found(c, box, [a.text], True)
+        if words and not hits:  # not in the header band: read the whole page once
+            hits = found(c, (0, 0, w, h), words, False)
+        c.keyword_hits = hits
+        if hits == 0:  # none of the printed words this form must show
+            c.reason = "keywords not found: " + ", ".join(dict.fromkeys(words + [a.text for a in boxed]))
     return notes
 
 
