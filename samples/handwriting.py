@@ -471,17 +471,20 @@ def calibrate(n: int = 2000, seed: int = 4242, max_wrong: float = 0.005) -> dict
     per_field_ms = (time.perf_counter() - t0) / n * 1000
     ok = np.array([r[0] for r in rows])
     conf = np.array([r[1] for r in rows])
-    table = []
-    for t in np.round(np.arange(0.0, 1.0001, 0.025), 3):
+    def row(t: float) -> dict:
         passed = conf >= t
-        table.append({
+        return {
             "threshold": float(t),
             "wrong_unflagged": float(np.mean(~ok & passed)),
             "right_flagged": float(np.mean(ok & ~passed) / max(ok.mean(), 1e-9)),
             "flagged": float(np.mean(~passed)),
-        })
-    good = [row for row in table if row["wrong_unflagged"] <= max_wrong]
-    chosen = min(good, key=lambda row: row["threshold"]) if good else table[-1]
+        }
+
+    table = [row(t) for t in np.round(np.arange(0.0, 1.0001, 0.05), 3)]
+    fine = [row(t) for t in np.round(np.arange(0.0, 1.0001, 0.005), 3)]
+    good = [r for r in fine if r["wrong_unflagged"] <= max_wrong]
+    chosen = min(good, key=lambda r: r["threshold"]) if good else fine[-1]
+    table = sorted(table + [chosen], key=lambda r: r["threshold"])
     hw = np.array([looks_handwritten(img) for img, _, _ in data[:300]])
     pr = np.array([looks_handwritten(img) for img, _ in printed_set(300, seed + 1)])
     return {

@@ -16,7 +16,7 @@ Steps, each a small function you can call on its own:
 4. Ticks, check marks and scribbles at the ends (reject class, apart from the
    number) are dropped with a note; rejected characters inside stay as '?'.
 5. Confidence: per character the probability of the chosen class among those the
-   field type allows; the field's confidence is the minimum over characters. A
+   field type allows; the field's confidence is their product. A
    reading below ``DEFAULT_THRESHOLD`` should go to review (see docs/handwriting.md
    for how it was calibrated; ``python -m faxflow.samples.handwriting --calibrate``
    re-runs it: it lives with the renderer, as ``ocr/`` may not import ``samples/``).
@@ -27,7 +27,9 @@ the ``auto`` hint) and ``ink_profile(image) -> dict`` (its features) are here to
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +40,7 @@ from faxflow.ocr.engines.digits import REJECT, DigitModel, load_model, normalize
 from faxflow.templates.types import FieldCrop, Reading
 
 #: Readings with a lower confidence should be reviewed (calibrated, docs/handwriting.md).
-DEFAULT_THRESHOLD = 0.80
+DEFAULT_THRESHOLD = 0.90
 
 DIGITS = "0123456789"
 #: Characters each field type may contain (the model's other classes count as doubt).
@@ -296,7 +298,9 @@ class HandwritingEngine:
             return Reading("", min(0.95, mark_conf), self.name, (), tuple(notes + ["empty"]))
         text = "".join(c.text for c in chars)
         confs = tuple(round(float(c.conf), 4) for c in chars)
-        conf = float(min(min(confs), mark_conf))
+        # the chance that every character is right (product), capped by the chance
+        # that what was dropped as a mark was no character
+        conf = float(min(np.prod(confs), mark_conf))
         return Reading(text, conf, self.name, confs, tuple(notes))
 
     def looks_handwritten(self, image: np.ndarray) -> float:
@@ -402,7 +406,15 @@ class HandwritingEngine:
         return chars
 
     def _read_free(self, atoms: list[_Atom], H: float, allowed: str) -> list[_Char]:
-        # over-segment wide components at valleys of their ink profile
+        # over-segment wide components at valleys of their ink profile -- unless the
+        # whole is clearly one character of a normal width (a wide 0, a 4)
+        wide = [i for i, a in enumerate(atoms) if not a.fixed and a.w >= 0.75 * H and a.w >= 0.8 * a.h]
+        keep_whole = set()
+        if wide:
+            for i, p in zip(wide, self._classify_masks([atoms[i].mask for i in wide])):
+                c, q, _ = self._char_from_probs(p, allowed)
+                if c != REJECT and q >= 0.97 and atoms[i].w <= 1.05 * H:
+                    keep_whole.add(i)
         pieces: list[_Atom] = []
         for i, a in enumerate(atoms):
             if a.fixed:
@@ -410,7 +422,7 @@ class HandwritingEngine:
                     a.parent = i
                     pieces.append(a)
                 continue
-            if a.w >= 0.75 * H and a.w >= 0.8 * a.h:
+            if i in wide and i not in keep_whole:
                 cuts = [a.x0] + _cuts(a.mask, a.x0, a.x1, H) + [a.x1]
                 made = 0
                 for l, r in zip(cuts[:-1], cuts[1:]):
@@ -522,40 +534,40 @@ class HandwritingEngine:
         return chars
 
     def _date_separators(self, chars: list[_Char], notes: list[str]) -> list[_Char]:
-        """'1' or '/'? A stroke alone cannot say; the shape of a date can: M/D has one
-        separator, Y/M/D two, none at either end."""
+        """'1' or '/'? A stroke alone cannot say; the shape of a date can (M/D, Y/M/D with
+        a real month and day). Every assignment of the ambiguous strokes is weighed by
+        the model's p('1') / p('/'); each stroke's confidence is the share of the
+        plausible assignments that agree with the chosen one."""
         cls = self.model.classes
         if "/" not in cls or "1" not in cls:
             return chars
         i1, isl = cls.index("1"), cls.index("/")
-        seps = [i for i, c in enumerate(chars) if c.text in "/-."]
         amb = [i for i, c in enumerate(chars) if c.probs is not None and c.text in ("1", "/")]
-        n_digits = sum(c.text.isdigit() for c in chars)
-
-        def as_one(i: int) -> None:
+        if not amb or len(amb) > 8:
+            return chars
+        texts = [c.text for c in chars]
+        options = []
+        for bits in itertools.product((0, 1), repeat=len(amb)):
+            for i, b in zip(amb, bits):
+                texts[i] = "/" if b else "1"
+            if _plausible_date("".join(texts)):
+                w = 1.0
+                for i, b in zip(amb, bits):
+                    p = chars[i].probs
+                    w *= float(p[isl] if b else p[i1]) + 1e-6
+                options.append((w, bits))
+        if not options:
+            return chars
+        total = sum(w for w, _ in options)
+        best_w, best = max(options)
+        for k, (i, b) in enumerate(zip(amb, best)):
+            agree = sum(w for w, bits in options if bits[k] == b) / total
             c = chars[i]
-            c.text, c.conf = "1", float(min(0.9, c.probs[i1] + c.probs[isl]))
-
-        def as_slash(i: int) -> None:
-            c = chars[i]
-            c.text, c.conf = "/", float(min(0.9, c.probs[i1] + c.probs[isl]))
-
-        for end in (0, len(chars) - 1):  # a date never starts or ends with '/'
-            if chars and chars[end].text == "/" and end in amb:
-                as_one(end)
-        seps = [i for i, c in enumerate(chars) if c.text in "/-."]
-        want = 1 if n_digits + len(seps) <= 5 else 2
-        inner = [i for i in amb if 0 < i < len(chars) - 1]
-        if not seps and inner and len(chars) >= 3:
-            best = max(inner, key=lambda i: chars[i].probs[isl])
-            if chars[best].probs[isl] >= 0.02:
-                as_slash(best)
-                notes.append("separator-inferred")
-        slashes = [i for i in amb if chars[i].text == "/"]
-        while len([c for c in chars if c.text in "/-."]) > want and slashes:
-            worst = min(slashes, key=lambda i: chars[i].probs[isl])
-            as_one(worst)
-            slashes.remove(worst)
+            new = "/" if b else "1"
+            if new != c.text:
+                notes.append("separator-inferred" if b else "separator-is-1")
+            c.text = new
+            c.conf = float(min(0.995, (c.probs[i1] + c.probs[isl]) * agree))
         return chars
 
     def _drop_marks(self, chars: list[_Char], H: float, notes: list[str]) -> tuple[list[_Char], float]:
@@ -583,6 +595,14 @@ class HandwritingEngine:
                     changed = True
                     break
         return chars, conf
+
+
+_DATE = re.compile(r"^(?:(\d{2,4})[/.-])?(\d{1,2})[/.-](\d{1,2})$")
+
+
+def _plausible_date(text: str) -> bool:
+    m = _DATE.match(text)
+    return bool(m) and 1 <= int(m.group(2)) <= 12 and 1 <= int(m.group(3)) <= 31
 
 
 # --------------------------------------------------------------------------- handwriting or print
