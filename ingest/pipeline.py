@@ -162,8 +162,16 @@ class Pipeline:
     def _read_crops(self, crops, template, work, page_number):
         from faxflow.templates.parse import make_value
 
-        threshold = template.confidence_threshold or self.settings.ocr.review_threshold
-        hw_threshold = max(threshold, self.settings.ocr.handwriting_threshold)
+        ocr = self.settings.ocr
+        threshold = template.confidence_threshold or ocr.review_threshold
+        hw_threshold = max(threshold, ocr.handwriting_threshold)
+        text_threshold = max(threshold, ocr.text_threshold)
+
+        def thr_for(crop, reading):
+            if reading.engine == "handwriting":
+                return hw_threshold
+            return text_threshold if crop.spec.type == "text" else threshold
+
         header_crops = [c for c in crops if c.table is None]
         cell_crops = [c for c in crops if c.table is not None]
         header = {}
@@ -172,7 +180,7 @@ class Pipeline:
         for crop in sorted(header_crops, key=lambda c: c.spec.type == "date", reverse=True):
             reading = self.reader.read(crop)
             header[crop.name] = make_value(crop, reading, ref_date=None, today=today,
-                                           threshold=hw_threshold if reading.engine == "handwriting" else threshold)
+                                           threshold=thr_for(crop, reading))
             if work is not None:
                 _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
         ref_date, year = _reference_date(header, template)
@@ -188,9 +196,8 @@ class Pipeline:
             values = {}
             for column, crop in cells.items():
                 reading = self.reader.read(crop, ref_date=ref_date)
-                thr = hw_threshold if reading.engine == "handwriting" else threshold
                 values[column] = make_value(crop, reading, ref_date=ref_date, year=year, today=today,
-                                            threshold=thr)
+                                            threshold=thr_for(crop, reading))
                 if work is not None:
                     _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
             rows.append(values)

@@ -61,6 +61,7 @@ max_pixels = 120000000       # larger pages are refused (protects against huge/b
 [review]
 threshold = 0.80             # printed fields read with less confidence are flagged for review / 要確認の閾値
 handwriting_threshold = 0.90 # the same for handwritten numbers / 手書き数字の閾値
+text_threshold = 0.98        # free text (品名, 発注者): Tesseract is confidently wrong on FAXed kana more often / 自由記述の閾値
 
 [watch]
 poll = false                 # true: scan the folder every poll_interval (network shares, NAS); same as --poll
@@ -169,6 +170,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("ocr", "max_pixels"): ("ocr.max_pixels", _int(1_000_000)),
     ("review", "threshold"): ("ocr.review_threshold", _float(0.0, 1.0)),
     ("review", "handwriting_threshold"): ("ocr.handwriting_threshold", _float(0.0, 1.0)),
+    ("review", "text_threshold"): ("ocr.text_threshold", _float(0.0, 1.0)),
     ("watch", "poll"): ("poll", _bool),
     ("watch", "poll_interval"): ("poll_interval", _float(0.1, 3600)),
     ("watch", "stable_seconds"): ("stable_seconds", _float(0.0, 3600)),

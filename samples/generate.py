@@ -578,7 +578,9 @@ def fill_ledger(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
             "in_qty": ("" if in_q is None else str(in_q), None, "num", True),
             "out_qty": ("" if out_q is None else str(out_q), None, "num", True),
             "balance": (str(balance), str(balance), "num", True),
-            "staff": (who, who, "x", False),
+            # A red name stamp (はんこ) vanishes when a FAX or scanner binarizes the page, so
+            # nobody could read it back: the truth of a stamped staff cell is empty.
+            "staff": (who, "" if staff_how == "stamp" else who, "x", False),
         }
         ftruth, hw_cols = {}, []
         for cname, col in cols.items():
