@@ -64,8 +64,13 @@ OVERLAY_TOL = 2  # work pixels of tolerance in the overlay check
 RECALL_ENOUGH = 0.4  # overlay: recall above this no longer lowers the score (see overlay_score)
 WORK_INK_LEVEL = 195  # a work pixel is ink when >= ~24% of it was ink at full resolution
 GUIDED_BELOW = 0.8  # overlay score below which a guided second matching round is tried
+GUIDED_FLOOR = 0.3  # ... and above which the page may still be this form
 GUIDED_RADIUS = 12.0  # work pixels (3 mm) around the first fit's prediction
 TILE_SEARCH = (24, 8)  # work pixels searched by the patch refit of a doubtful coarse fit
+CORR_DPI = 25.0  # fallback search by correlation at this resolution ...
+CORR_SCALES = (1.0,)  # ... at these page->reference scales (others correlate falsely well; ORB handles them)
+CORR_MIN = 0.35  # ... and its peak must reach this
+CORR_MIN_SCORE = 0.7  # a form found by correlation alone needs this overlay score (features: MIN_SCORE)
 HEADER_BAND = 0.30  # top fraction of the reference read for keywords
 MATCH_TIMEOUT_ROTATIONS = (90, 270, 180)  # extra quarter turns tried when upright finds nothing
 
@@ -545,31 +550,42 @@ def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> 
     hm, hin = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=2000, confidence=0.995)
     if hm is not None and hin is not None and hin.sum() >= n_in and _plausible_homography(hm, pw.ink.shape):
         models.append(hm / hm[2, 2])
-    # overlay check at working resolution; keep the model that overlays best
+    _settle(cand, pw, models, guided=True)
+
+
+def _overlay_best(pw: _PageWork, ref: Reference, models: list[np.ndarray], best=None):
+    """((score, recall, precision), model) of the model that overlays the reference best."""
     wshape = ref.work_shape
+    for work_m in models:
+        page_ink = warp_mask(pw.ink, work_m, wshape)
+        valid = valid_mask(pw.ink.shape, work_m, wshape)
+        sc = overlay_score(ref.work_static, ref.work_ink, ref.work_zones, page_ink, valid, OVERLAY_TOL)
+        if best is None or sc[0] > best[0][0]:
+            best = (sc, work_m)
+    return best
 
-    def best_of(ms: list[np.ndarray], best=None):
-        for work_m in ms:
-            page_ink = warp_mask(pw.ink, work_m, wshape)
-            valid = valid_mask(pw.ink.shape, work_m, wshape)
-            sc = overlay_score(ref.work_static, ref.work_ink, ref.work_zones, page_ink, valid, OVERLAY_TOL)
-            if best is None or sc[0] > best[0][0]:
-                best = (sc, work_m)
-        return best
 
-    best = best_of(models)
-    assert best is not None
-    if best[0][0] < GUIDED_BELOW:
+def _settle(cand: _Candidate, pw: _PageWork, models: list[np.ndarray], *, guided: bool) -> None:
+    """Choose among candidate work-scale models by overlay, improve a doubtful one
+    (guided feature matching, then a patch refit), and record the result."""
+    ref = cand.ref
+    assert ref is not None
+    best = _overlay_best(pw, ref, models)
+    if best is None:
+        cand.reason = "no model"
+        return
+    if guided and GUIDED_FLOOR <= best[0][0] < GUIDED_BELOW:
         # a curved or perspective photo: features far from the first fit's inliers were
         # rejected as ambiguous (ruled grids repeat). Match again, each page feature only
-        # against reference features near where the first fit puts it.
+        # against reference features near where the first fit puts it. (Not for a fit
+        # that overlays nothing: that is another form, and these rounds cost.)
         for _ in range(2):
             before = best[0][0]
-            best = best_of(_guided_models(pw, ref, best[1]), best)
+            best = _overlay_best(pw, ref, _guided_models(pw, ref, best[1]), best)
             if best[0][0] >= GUIDED_BELOW or best[0][0] < before + 0.02:
                 break
-    if best[0][0] < GUIDED_BELOW:
-        best = best_of(_tile_models(pw, ref, best[1]), best)
+    if GUIDED_FLOOR <= best[0][0] < GUIDED_BELOW:
+        best = _overlay_best(pw, ref, _tile_models(pw, ref, best[1]), best)
     (score, rec, prec), work_m = best
     cand.score, cand.recall, cand.precision = score, rec, prec
     cand.work_m = work_m
@@ -578,8 +594,48 @@ def _geometric(cand: _Candidate, pw: _PageWork, page_shape: tuple[int, int]) -> 
     # quarter turn of the page content relative to the reference
     _, page_angle = similarity_params(np.linalg.inv(cand.transform))
     cand.rotation = quarter_turn(-page_angle)[0]  # y points down: visual CCW is a negative angle
-    if score < MIN_SCORE:
-        cand.reason = f"overlay score {score:.2f} < {MIN_SCORE}"
+    cand.reason = "" if score >= MIN_SCORE else f"overlay score {score:.2f} < {MIN_SCORE}"
+
+
+def _correlate(cand: _Candidate, pw: _PageWork) -> None:
+    """Fallback when features find nothing (a FAX that lost most of the form's fine print,
+    leaving ruling and big text): slide the reference's printed form over the upright
+    page at ~25 dpi (normalised correlation, a few FAX reduction scales), then refit
+    with patches and check the overlay as usual."""
+    ref = cand.ref
+    assert ref is not None
+    f = CORR_DPI / WORK_DPI
+    rs = cv2.resize(ref.work_static.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    rs = cv2.GaussianBlur(rs, (0, 0), 1.0)
+    if rs.std() < 1e-3:
+        return
+    best = None
+    for sc in CORR_SCALES:
+        ps = cv2.resize(pw.ink.astype(np.float32), None, fx=f * sc, fy=f * sc, interpolation=cv2.INTER_AREA)
+        ps = cv2.GaussianBlur(ps, (0, 0), 1.0)
+        ph, pww = rs.shape[0] // 2 + 1, rs.shape[1] // 2 + 1
+        big = cv2.copyMakeBorder(ps, ph, ph, pww, pww, cv2.BORDER_CONSTANT, value=0)
+        if big.shape[0] < rs.shape[0] or big.shape[1] < rs.shape[1]:
+            continue
+        r = cv2.matchTemplate(big, rs, cv2.TM_CCOEFF_NORMED)
+        _, mx, _, (bx, by) = cv2.minMaxLoc(r)
+        if best is None or mx > best[0]:
+            # reference (at CORR_DPI) pixel (0,0) sits at big (bx, by) = page_small (bx - pww, by - ph)
+            best = (mx, sc, bx - pww, by - ph)
+    if best is None or best[0] < CORR_MIN:
+        cand.reason = cand.reason or "no correlation"
+        return
+    _, sc, ox, oy = best
+    # page work -> reference work: scale by sc, shift by the offset found (at CORR_DPI)
+    work_m = np.array([[sc, 0, -ox / f], [0, sc, -oy / f], [0, 0, 1.0]])
+    before = cand.reason
+    _settle(cand, pw, [work_m], guided=False)
+    if not cand.reason and cand.score < CORR_MIN_SCORE:  # no feature evidence: ask for more overlay
+        cand.reason = f"correlation overlay {cand.score:.2f} < {CORR_MIN_SCORE}"
+    if cand.reason:
+        cand.reason = before or cand.reason
+    else:
+        cand.inliers = 0
 
 
 # --------------------------------------------------------------------------------------
@@ -915,15 +971,25 @@ def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
             if not c.passed or (full.passed and full.score >= c.score - 0.02):
                 cands[cands.index(c)] = live[i] = full
     if not any(c.passed for c in live):
+        # too few features (a FAX that lost the fine print): slide the form over the page
+        for c in live:
+            _correlate(c, base)
+        if any(c.passed for c in live):
+            notes.append("matched-by-correlation")
+    if not any(c.passed for c in live):
         # ORB is rotation invariant, but a quarter-turned page can still lose features;
         # retry the ones that failed with the page turned
         for k in (1, 3, 2):
             pw = _page_work(gray, dpi, k, base)
-            for c in live:
-                if c.passed:
-                    continue
+            quick_k = pw.strongest(QUICK_FEATURES)
+            for c in list(live):
                 trial = _Candidate(c.template, c.ref)
-                _geometric(trial, pw, gray.shape[:2])
+                _geometric(trial, quick_k, gray.shape[:2])
+                if trial.passed and quick_k is not pw:
+                    full = _Candidate(c.template, c.ref)
+                    _geometric(full, pw, gray.shape[:2])
+                    if full.passed and full.score >= trial.score - 0.02:
+                        trial = full
                 if trial.passed or trial.score > c.score:
                     cands[cands.index(c)] = trial
                     live[live.index(c)] = trial

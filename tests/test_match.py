@@ -180,3 +180,19 @@ def test_page_at_another_dpi(forms):
 ])
 def test_fuzzy_contains(text, word, found):
     assert fuzzy_contains(text, word) is found
+
+
+def test_correlation_fallback_places_a_featureless_page(forms):
+    """When features find nothing (a FAX that lost the fine print), the form is slid over
+    the page at ~25 dpi and refitted with patches; it must land within a few pixels."""
+    import faxflow.templates.match as M
+
+    f = forms["tanaka"]
+    img, m = distort(f.fill(FILL), shift=(0.03, -0.02), angle=0.5)
+    cand = M._Candidate(f.template, M.reference_for(f.template))
+    M._correlate(cand, M._page_work(img, 200, 0))
+    assert not cand.reason and cand.score >= M.CORR_MIN_SCORE
+    assert corner_error(f.template, m, cand.transform) < 4.0
+    other = M._Candidate(forms["ledger"].template, M.reference_for(forms["ledger"].template))
+    M._correlate(other, M._page_work(img, 200, 0))
+    assert other.reason  # another form is not found this way either
