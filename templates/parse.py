@@ -583,6 +583,10 @@ def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = 
                 low = min(reading.char_confidences) < threshold
             if low:
                 reasons.append("low_confidence")
+            if not parsed.text and not parsed.problems:
+                # ink was read as something (",", "ー") that parses to nothing: a value was
+                # there, we just could not read it
+                reasons.append("unreadable")
         confidence *= LOOKALIKE_PENALTY ** parsed.lookalikes
     reasons += [n for n in reading.notes if code_of(n) in REASONS]
     reasons = list(dict.fromkeys(reasons))

@@ -222,6 +222,20 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
                 f.row(i, name, "partial_row")
             notes.append(f"{_label(row, keys[0] if keys else next(iter(row)))}: row only partly filled")
 
+    # A cell left empty in a row while most filled rows of the page have that column
+    # filled is more likely lost (faint ink, misplaced crop) than really blank: flag it,
+    # so a value that was on the paper never disappears without a clerk being asked.
+    # (Ledgers often leave a balance or 担当 unwritten on purpose; orders do not.)
+    if kind == "order" and len(f.rows) >= 2:
+        columns = {name for row in f.rows for name in row}
+        usual = {c for c in columns
+                 if sum(_filled(r.get(c)) for r in f.rows) >= max(2, 0.6 * len(f.rows))}
+        for i, row in enumerate(f.rows):
+            for name in usual:
+                v = row.get(name)
+                if v is not None and not _filled(v):
+                    f.row(i, name, "partial_row")
+
     if kind == "order":
         if "amount" in checks:
             for i in range(len(f.rows)):

@@ -328,3 +328,17 @@ def test_make_value_lookalike_lowers_confidence():
 def test_make_value_empty_is_empty():
     v = make_value(crop(spec("money"), ink=0.0), reading("", 1.0, "blank"), threshold=0.8)
     assert v.empty and v.text == "" and v.status == "ok"
+
+
+@pytest.mark.parametrize("raw", [",", "ー", " . "], ids=["comma", "choonpu", "dot"])
+def test_ink_read_as_punctuation_only_is_unreadable(raw):
+    """A cell whose ink reads as bare punctuation held a value we could not read."""
+    import numpy as np
+
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.types import FieldCrop, Reading
+
+    crop = FieldCrop(sha256="0" * 64, page_index=0, name="q", box=(0, 0, 10, 10),
+                     image=np.zeros((10, 10), np.uint8), spec=FieldSpec("q", "money"), ink=0.05)
+    value = make_value(crop, Reading(text=raw, confidence=0.95, engine="tesseract"), threshold=0.8)
+    assert value.status == "review" and "unreadable" in value.reasons
