@@ -565,7 +565,8 @@ def _overlay_best(pw: _PageWork, ref: Reference, models: list[np.ndarray], best=
     return best
 
 
-def _settle(cand: _Candidate, pw: _PageWork, models: list[np.ndarray], *, guided: bool) -> None:
+def _settle(cand: _Candidate, pw: _PageWork, models: list[np.ndarray], *, guided: bool,
+            refit: bool = False) -> None:
     """Choose among candidate work-scale models by overlay, improve a doubtful one
     (guided feature matching, then a patch refit), and record the result."""
     ref = cand.ref
@@ -584,7 +585,13 @@ def _settle(cand: _Candidate, pw: _PageWork, models: list[np.ndarray], *, guided
             best = _overlay_best(pw, ref, _guided_models(pw, ref, best[1]), best)
             if best[0][0] >= GUIDED_BELOW or best[0][0] < before + 0.02:
                 break
-    if GUIDED_FLOOR <= best[0][0] < GUIDED_BELOW:
+    if refit and best[0][0] >= GUIDED_FLOOR:
+        # a coarse placement: the patch refit is the better geometry unless it overlays worse
+        tiles = _tile_models(pw, ref, best[1])
+        fine = _overlay_best(pw, ref, tiles[-1:]) if tiles else None
+        if fine is not None and fine[0][0] >= best[0][0] - 0.02:
+            best = fine
+    elif GUIDED_FLOOR <= best[0][0] < GUIDED_BELOW:
         best = _overlay_best(pw, ref, _tile_models(pw, ref, best[1]), best)
     (score, rec, prec), work_m = best
     cand.score, cand.recall, cand.precision = score, rec, prec
@@ -629,7 +636,7 @@ def _correlate(cand: _Candidate, pw: _PageWork) -> None:
     # page work -> reference work: scale by sc, shift by the offset found (at CORR_DPI)
     work_m = np.array([[sc, 0, -ox / f], [0, sc, -oy / f], [0, 0, 1.0]])
     before = cand.reason
-    _settle(cand, pw, [work_m], guided=False)
+    _settle(cand, pw, [work_m], guided=False, refit=True)  # the shift is only good to ~1 mm
     if not cand.reason and cand.score < CORR_MIN_SCORE:  # no feature evidence: ask for more overlay
         cand.reason = f"correlation overlay {cand.score:.2f} < {CORR_MIN_SCORE}"
     if cand.reason:
