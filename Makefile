@@ -40,6 +40,8 @@ model: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_watch.py
+	$(BIN)/python bench/bench_batch.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info
