@@ -111,6 +111,8 @@ def main() -> int:
           f"{'polling' if args.poll else 'change notifications'}, stable_seconds = {stable:g}"
           f"{' (default)' if stable == Settings.__dataclass_fields__['stable_seconds'].default else ''}")
     print(f"outcomes: {status}")
+    if os.name != "nt":
+        print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
     print(f"drop -> document committed: p50 {p50:.2f} s   p95 {p95:.2f} s   max {max(latencies):.2f} s")
     print(f"  of which: stability wait >= {stable:.2f} s, reading the file (worker) {read:.2f} s, "
           f"the rest (detection, re-check tick, claim, hand-off) ~{p50 - stable - read:.2f} s")
