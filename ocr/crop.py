@@ -527,6 +527,7 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         keep[0] = False
         # thin slivers: leftovers of a line (its ragged edge), not writing
         thin = max(2, int(round(2 * pi.px)))
+        band_s = max(thin + 1, int(round(RESIDUE_MM / 25.4 * pi.dpi)))
         near_y = max(thin + 1, int(0.25 * (ly1 - ly0)))
         near_x = max(thin + 1, int(0.25 * (lx1 - lx0)))
         for i in np.flatnonzero(keep):
@@ -536,6 +537,13 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
                 keep[i] = False
             elif w <= thin and h >= max(6 * w, 0.2 * (ly1 - ly0)) and \
                     (abs(x - lx0) <= near_x or abs(x + w - lx1) <= near_x):
+                keep[i] = False
+        # a FAX streak (a dirty scanner sensor): a hair-thin vertical line through the
+        # whole cell. Pen strokes are thicker; a written "1" does not reach both borders.
+        hair = max(1.8, 1.8 * pi.px)
+        for i in np.flatnonzero(keep):
+            x, y, w, h = stats[i, :4]
+            if h >= 0.9 * (ly1 - ly0) and area[i] <= hair * h and y <= ly0 + band_s and y + h >= ly1 - band_s:
                 keep[i] = False
         # what is left of a dotted, dithered or broken border line: components lying
         # (80%) within 1 mm of the cell's borders. Writing reaches further into the cell.
