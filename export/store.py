@@ -43,6 +43,7 @@ from sqlite_utils import Database
 from faxflow.templates.errors import ConfigError, ExitCode, FaxflowError, TransientError
 from faxflow.templates.parse import canonical_money
 from faxflow.templates.reasons import code_of
+from faxflow.templates.rules import document_status
 from faxflow.templates.types import Record, SourceFile, Value
 
 BUSY_TIMEOUT_S = 30.0
@@ -434,7 +435,7 @@ class Store:
         # Build every row first (serialisation errors surface before anything is written).
         pages = [_page_row(r, page_images) for r in records]
         fields = _field_rows(src, records)
-        derived = _records_status(records)
+        derived = document_status(records)
         final = _worst(derived, status) if status else derived
         forced = status if status and _SEVERITY[status] > _SEVERITY[derived] else None
         now = _now()
@@ -805,16 +806,6 @@ def _field_row(r: Record, v: Value, *, name: str, table: str | None, row: int | 
         "corrected_by": None,
         "corrected_at": None,
     }
-
-
-def _records_status(records: list[Record]) -> str:
-    if not records:
-        return "failed"
-    if all(r.status == "unknown_form" for r in records):
-        return "unknown_form"
-    if any(r.status != "ok" for r in records):
-        return "review"
-    return "ok"
 
 
 def _blank(f: dict | None) -> bool:

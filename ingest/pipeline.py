@@ -15,6 +15,7 @@ from pathlib import Path
 
 from faxflow.ingest.settings import Settings
 from faxflow.templates.errors import FaxflowError
+from faxflow.templates.rules import document_status
 from faxflow.templates.types import Record, SourceFile
 
 
@@ -216,16 +217,6 @@ class Pipeline:
         d = Path(self.settings.keep_work) / _safe(Path(page.source_name).stem)
         d.mkdir(parents=True, exist_ok=True)
         return d
-
-
-def document_status(records: list[Record]) -> str:
-    if not records:
-        return "failed"
-    if all(r.status == "unknown_form" for r in records):
-        return "unknown_form"
-    if any(r.status != "ok" for r in records):
-        return "review"
-    return "ok"
 
 
 def _today():

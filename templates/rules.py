@@ -267,3 +267,15 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
     return Record(sha256=sha256, page_index=page_index, template_name=template.name, kind=kind,
                   header=f.header, rows=f.rows, status=status, reasons=tuple(codes),
                   align_score=align_score, notes=tuple(notes))
+
+
+def document_status(records: list[Record]) -> str:
+    """A document's status from its pages: failed (no pages), unknown_form (no page
+    matched a template), review (any page not ok), else ok."""
+    if not records:
+        return "failed"
+    if all(r.status == "unknown_form" for r in records):
+        return "unknown_form"
+    if any(r.status != "ok" for r in records):
+        return "review"
+    return "ok"
