@@ -51,6 +51,8 @@ GROUP_MM = 3.0  # components closer than this side by side count as one run of w
 FAST_EMPTY = 0.0005  # a cell with less ink than this (away from lines, specks ignored) is empty
 SPECK_PX = 4  # components up to this many pixels (at 200 dpi) are specks
 SMALL_PX = 14  # ... and up to this many are dropped when isolated
+CLUSTER_MM = 2.0  # small pieces with CLUSTER_N others this close are broken writing, not noise
+CLUSTER_N = 3
 TEXT_TARGET_PX = 40  # height of a text line in the OCR image (x-height ~22-25 px)
 MAX_UPSCALE = 4.0
 PAD_FRACTION = 0.3  # white border around the trimmed ink, fraction of the line height
@@ -502,7 +504,7 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
     local = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
     bh, bv = _border_cores(raw, local, pi.px)
     clean = _strip_lines(raw, pi.hlines[wy0:wy1, wx0:wx1] | bh, pi.vlines[wy0:wy1, wx0:wx1] | bv, pi.px)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(clean.astype(np.uint8), connectivity=8)
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(clean.astype(np.uint8), connectivity=8)
     lx0, ly0, lx1, ly1 = local
     inside = np.zeros(clean.shape, bool)
     inside[ly0:ly1, lx0:lx1] = True
@@ -523,7 +525,7 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         g_all = np.bincount(glabels[clean], minlength=gn)
         comp_group = np.zeros(n, np.int64)
         comp_group[labels[clean]] = glabels[clean]
-        keep = (g_in[comp_group] * 2 > g_all[comp_group]) & (area > speck)
+        keep = (g_in[comp_group] * 2 > g_all[comp_group]) & (area >= 2)  # specks: below, unless crowded
         keep[0] = False
         # thin slivers: leftovers of a line (its ragged edge), not writing
         thin = max(2, int(round(2 * pi.px)))
@@ -555,16 +557,22 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         near_border[:, max(0, lx1 - band):lx1 + band + 1] = True
         in_band = np.bincount(labels[clean & near_border], minlength=n)
         keep &= ~(in_band >= 0.8 * area)
-        # small isolated dots are noise; a dot next to writing (a decimal point) stays
+        # small isolated dots are noise; a dot next to writing (a decimal point) stays, and
+        # so do small pieces lying together (writing that a light FAX broke into bits:
+        # calling that cell empty would lose the row without a word)
         big = keep & (area > small)
-        if big.any():
-            near = cv2.dilate(big[labels].astype(np.uint8), np.ones((int(12 * pi.px) | 1,) * 2, np.uint8)) > 0
-            for i in np.flatnonzero(keep & ~big):
+        smalls = np.flatnonzero(keep & ~big)
+        if smalls.size:
+            reach = int(12 * pi.px) | 1
+            near = (cv2.dilate(big[labels].astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+                    if big.any() else None)
+            pieces = np.flatnonzero(keep)
+            d = np.linalg.norm(cents[smalls][:, None, :] - cents[pieces][None, :, :], axis=2)
+            crowd = (d <= CLUSTER_MM / 25.4 * pi.dpi).sum(axis=1) - 1  # other pieces close by
+            for k, i in enumerate(smalls):
                 x, y, w, h = stats[i, :4]
-                if not near[y:y + h, x:x + w].any():
-                    keep[i] = False
-        else:
-            keep &= area > small
+                by_writing = area[i] > speck and near is not None and near[y:y + h, x:x + w].any()
+                keep[i] = by_writing or crowd[k] >= CLUSTER_N
     kept = keep[labels]
     area_cell = max(1, (y1 - y0) * (x1 - x0))
     ink = float(np.count_nonzero(kept & inside)) / area_cell
