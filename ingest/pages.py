@@ -297,8 +297,9 @@ def fix_aspect(grey: np.ndarray, xdpi: float | None, ydpi: float | None,
 def looks_half_height(grey: np.ndarray) -> bool:
     """True when an untagged page looks like FAX standard mode (half vertical resolution).
 
-    The page's height/width must be about half of a paper size's; then the characters
-    decide (standard-mode characters are about half as tall as wide). A page too empty
+    Only black-and-white pages qualify (a FAX; photos and grey scans never come in
+    standard mode). The page's height/width must be about half of a paper size's; then
+    the characters decide (standard-mode characters are about half as tall as wide). A page too empty
     to tell is taken as standard mode only when its width is a FAX scan line (1728,
     2048 or 2432 px). A landscape page (A4 landscape is 0.71, like half of A4 portrait)
     keeps its square characters and is left alone.
@@ -306,6 +307,8 @@ def looks_half_height(grey: np.ndarray) -> bool:
     h, w = grey.shape
     if w < 200 or h < 100:
         return False
+    if not is_bilevel(grey):
+        return False  # a FAX is black and white; a photo or grey scan never is standard mode
     r = h / w
     if not (_HALF_RATIO_RANGE[0] <= r <= _HALF_RATIO_RANGE[1]):
         return False
@@ -314,6 +317,12 @@ def looks_half_height(grey: np.ndarray) -> bool:
     if g is None:
         return fax_width
     return g < (0.92 if fax_width else _SQUASHED_GLYPHS)
+
+
+def is_bilevel(grey: np.ndarray) -> bool:
+    """Black and white only (a FAX), allowing a little grey from resampling/compression."""
+    sample = grey[::5, ::5]
+    return np.count_nonzero((sample > 40) & (sample < 215)) <= 0.03 * sample.size
 
 
 def glyph_aspect(grey: np.ndarray, dpi: float) -> float | None:

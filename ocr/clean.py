@@ -3,9 +3,10 @@
 The steps, in this order (each reads what the one before left):
 
 1. **binarize** - divide by a background estimate (uneven light in phone photos, grey
-   paper, edge shadows), then one threshold. FAX halftones (dithered areas) are
-   found tile by tile and blurred before their own threshold, so dithered text turns
-   into solid strokes instead of dust.
+   paper, edge shadows); then one threshold for black-and-white input (FAX), raised
+   locally for faint strokes in grey scans and photos. FAX halftones (dithered areas) are found
+   tile by tile and blurred before their own threshold, so dithered text turns into
+   solid strokes instead of dust. The desk around a photographed sheet is cut away.
 2. **remove FAX streaks** - thin lines along a scan axis that run into the edge of the
    scan over at least a tenth of the page, usually all of it (dirt on the scanner
    glass, transmission errors). Done in
@@ -159,13 +160,65 @@ def binarize(grey: np.ndarray, dpi: float) -> tuple[np.ndarray, list[str]]:
         grey = cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY)
     notes: list[str] = []
     norm = normalize_background(grey, dpi)
-    t = _threshold(norm)
-    ink = _below(norm, t)
-    mask = dither_mask(ink, dpi)
+    if _mostly_bilevel(grey):
+        ink = _below(norm, _threshold(norm))
+    else:
+        ink = _local_threshold(norm, dpi)
+    # Halftone dots come from FAX machines (photo mode) and bilevel scanners; in a grey
+    # image, noise at stroke edges would only look like them.
+    mask = dither_mask(ink, dpi) if _mostly_bilevel(grey) else None
     if mask is not None:
         ink = _rebinarize_dithered(norm, ink, mask, dpi)
         notes.append("dithered")
+    paper = paper_region(grey, dpi)
+    if paper is not None:
+        ink = cv2.bitwise_and(ink, paper)
+        notes.append("background-removed")
     return ink, notes
+
+
+def paper_region(grey: np.ndarray, dpi: float) -> np.ndarray | None:
+    """The sheet in a photo taken on a darker desk: mask (255 = paper), or None.
+
+    Dividing by the background evens out the light on the sheet but turns the desk
+    into blotches and a black band around the sheet. The sheet is the largest bright
+    region at ~25 dpi (text removed by a median); its convex hull is the paper. Only
+    used when the outside is clearly darker (FAX, scans and PDFs are all paper).
+    """
+    if _is_bilevel(grey):
+        return None
+    h, w = grey.shape
+    f = max(1, int(round(dpi / 25.0)))
+    small = cv2.resize(grey, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    if min(small.shape) < 16:
+        return None
+    small = cv2.medianBlur(small, 5)
+    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if n <= 1:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    area = stats[k, cv2.CC_STAT_AREA]
+    if not (0.3 * small.size <= area <= 0.97 * small.size):
+        return None
+    contours, _ = cv2.findContours(np.where(labels == k, 255, 0).astype(np.uint8),
+                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    inside = np.zeros_like(small)
+    cv2.fillPoly(inside, [hull], 255)
+    paper_level = float(np.median(small[inside > 0]))
+    ring = cv2.subtract(cv2.dilate(inside, np.ones((5, 5), np.uint8)), inside)
+    outside = inside == 0
+    if not outside.any() or not ring.any():
+        return None
+    # the desk must be clearly darker, right at the edge of the sheet and all around
+    if (float(small[ring > 0].mean()) > 0.75 * paper_level
+            or float(small[outside].mean()) > 0.7 * paper_level):
+        return None
+    # the sheet's own edge and its shadow: not content
+    edge = max(1, int(round(2.0 * (dpi / f) / 25.4)))
+    inside = cv2.erode(inside, np.ones((2 * edge + 1, 2 * edge + 1), np.uint8))
+    return cv2.resize(inside, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def normalize_background(grey: np.ndarray, dpi: float) -> np.ndarray:
@@ -188,6 +241,32 @@ def normalize_background(grey: np.ndarray, dpi: float) -> np.ndarray:
     bg = np.maximum(bg, 1)
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.divide(grey, bg, scale=255)
+
+
+def _local_threshold(norm: np.ndarray, dpi: float) -> np.ndarray:
+    """Threshold for grey scans and photos: the global one, raised where strokes are faint.
+
+    Blur and defocus leave thin strokes lighter than the page's threshold; where the
+    local range (max - min over ~2.5 mm) shows a stroke, the threshold is at least
+    half-way between its darkest pixel and the paper, so the stroke stays whole
+    at about its true width. Never above 225 (paper noise).
+    """
+    t_page = _threshold(norm)
+    win = max(5, int(round(2.5 * dpi / 25.4)) | 1)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (win, win))
+    smooth = cv2.GaussianBlur(norm, (3, 3), 0)  # sensor noise must not look like strokes
+    lmin, lmax = cv2.erode(smooth, k), cv2.dilate(smooth, k)
+    half = cv2.addWeighted(lmin, 0.5, lmax, 0.5, 0)
+    stroke = cv2.subtract(lmax, lmin) >= 60
+    t = np.where(stroke, np.maximum(half, np.uint8(min(255, t_page))), np.uint8(min(255, t_page)))
+    t = np.minimum(t, 225)
+    return np.where(norm < t, 255, 0).astype(np.uint8)
+
+
+def _mostly_bilevel(grey: np.ndarray) -> bool:
+    """Black and white with some grey at edges (a FAX resampled to square pixels)."""
+    sample = grey[::5, ::5]
+    return np.count_nonzero((sample > 40) & (sample < 215)) <= 0.10 * sample.size
 
 
 def _is_bilevel(grey: np.ndarray) -> bool:
@@ -525,6 +604,7 @@ _LINE_CHARS = 12  # at most this many character widths of each line
 _STOP_MARGIN = 50.0  # summed confidence difference that ends the reading early
 _TITLE_WEIGHT = 50.0  # the title cue counts like this many confidence points per unit
 _AXIS_WEIGHT = 60.0  # a weak layout axis counts up to this much
+_AS_RECEIVED = 10.0  # bonus for leaving the page as it came
 _MIN_CHARS = 8
 
 
@@ -566,6 +646,8 @@ def estimate_orientation(ink: np.ndarray, dpi: float, *, tessdata: Path | None =
         # two axes are not strictly comparable.
         for t in (base, (base + 180) % 360):
             scores[t] += _AXIS_WEIGHT * abs(axis) / AXIS_SURE
+    if 0 in scores:
+        scores[0] += _AS_RECEIVED  # most pages arrive upright: ties and no evidence keep them
     big_h = _title_size(comps[1], dpi, char_h)
     read = _read_scores(text, char_h, turns, tessdata, big_h=big_h, small=small) if use_tesseract else None
     if read is not None:

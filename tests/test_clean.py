@@ -328,7 +328,8 @@ def test_uneven_light_of_a_phone_photo():
     photo = np.clip(photo, 0, 255).astype(np.uint8)
     out = clean_page(page_of(photo), detect_orientation=False)
     got, want = ink_of(out.image), ink_of(form(seed=15))
-    assert iou(got, want) > 0.8
+    assert np.count_nonzero(got & want) > 0.97 * np.count_nonzero(want)  # all the print is there
+    assert iou(got, want) > 0.72  # ... a little bolder at most
     corner = got[int(H * 0.8):, int(W * 0.8):]
     assert corner.mean() < 0.05  # the shadowed corner is paper, not a black blob
 
