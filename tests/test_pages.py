@@ -99,10 +99,15 @@ def test_standard_mode_without_tags_detected_from_characters(tmp_path):
     assert p.dpi == pytest.approx(200, rel=0.02)  # estimated from A4 width
 
 
-def test_landscape_page_is_not_mistaken_for_standard_mode(tmp_path):
-    # A4 landscape has height/width 0.71, like half of A4 portrait, but square characters.
+@pytest.mark.parametrize("bilevel", [True, False], ids=["bilevel", "grey"])
+def test_landscape_page_is_not_mistaken_for_standard_mode(tmp_path, bilevel):
+    # A4 landscape has height/width 0.71, like half of A4 portrait, but square characters
+    # (and a grey page is never a FAX).
     path = tmp_path / "landscape.png"
-    Image.fromarray(text_page(2339, 1654, 200, lines=8)).save(path)
+    page = text_page(2339, 1654, 200, lines=8)
+    if bilevel:
+        page = np.where(page < 128, 0, 255).astype(np.uint8)
+    Image.fromarray(page).save(path)
     (p,) = load(path)
     assert p.image.shape == (1654, 2339)
     assert "fax-standard-mode" not in p.notes
