@@ -33,7 +33,6 @@ import struct
 import subprocess
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np

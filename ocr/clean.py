@@ -4,27 +4,30 @@ The steps, in this order (each reads what the one before left):
 
 1. **binarize** - divide by a background estimate (uneven light in phone photos, grey
    paper, edge shadows); then one threshold for black-and-white input (FAX), raised
-   locally for faint strokes in grey scans and photos. FAX halftones (dithered areas) are found
-   tile by tile and blurred before their own threshold, so dithered text turns into
-   solid strokes instead of dust. The desk around a photographed sheet is cut away.
+   locally for faint strokes in grey scans and photos. FAX halftones (dithered areas)
+   are found tile by tile and blurred before their own threshold, so dithered text
+   turns into solid strokes instead of dust. The desk around a photographed sheet is
+   cut away.
 2. **remove FAX streaks** - thin lines along a scan axis that run into the edge of the
    scan over at least a tenth of the page, usually all of it (dirt on the scanner
-   glass, transmission errors). Done in
-   scan coordinates, before deskewing, because that is where they are straight.
-   Form ruling never reaches the page edge, and a frame line ending in a corner is
-   kept.
-3. **despeckle** - small components far from any other ink (sizes scale with dpi).
+   glass, transmission errors). Done in scan coordinates, before deskewing, because
+   that is where they are straight. Form ruling never reaches the edge of the scan,
+   and a frame line ending in a corner is kept.
+3. **despeckle** - small components far from characters and from other small blobs
+   (sizes scale with dpi).
 4. **FAX header** - a thin line of small text at the very top of the received image
-   (sender, number, date, page), separated from the form below, is whitened. It is
-   found before turning the page: the header is at the top of what was *received*.
-   Conservative: tall text (a title) or a line that touches the form is never erased.
+   (sender, number, date, page), with nothing of the form touching it, is whitened.
+   It is looked for before turning the page (the header is at the top of what was
+   *received*), and again after a half turn. Conservative: tall text (a title) or a
+   line sitting on the form is never erased.
 5. **orientation** - 0/90/180/270: the direction text lines run (90/270 vs 0/180)
-   from how characters join when smeared along each axis; up or down by reading a
-   few lines both ways with Tesseract (jpn, one API per process) and where the
-   biggest characters (the title) are. The alternatives, best first, go into the
-   notes for the alignment stage.
+   from where characters line up into longer lines; up or down by reading a few
+   lines both ways with Tesseract (jpn, one API per process) and where the biggest
+   characters (the title) are. The alternatives, best first, go into the notes for
+   the alignment stage.
 6. **deskew** - projection-profile search over +-5 degrees on all ink (ruling and
-   text lines), coarse at ~100 dpi, then fine at full resolution to ~0.05 degrees.
+   text lines), coarse at ~100 dpi, then fine at full resolution (error < 0.1 degree
+   on the samples).
 
 The page keeps its dpi: alignment warps to the template's resolution.
 
