@@ -16,8 +16,9 @@
    the residuals is used (``_Field``: cubic, held constant outside the patches).
 3. Verify: ``score`` = overlay of the warped page on the reference's printed pixels
    (``templates.match.overlay_score`` at refine resolution, 2-px tolerance at 200 dpi),
-   the lower of the score on all print and on the printed text alone (a ruled table one
-   row or one column off still overlays its lines). ``ok`` needs ``score >= OK_SCORE``
+   capped by the score on the printed text alone when that is below ``TEXT_MIN_SCORE``
+   (a ruled table one row or one column off still overlays its lines, not its title and
+   headings; writing outside the template's boxes lowers the text score only a little). ``ok`` needs ``score >= OK_SCORE``
    and patch agreement (``trusted``): at least ``OK_AGREE_MIN`` patches found within
    ``TRUST_PX`` of where the fit puts them, ``OK_AGREEMENT`` of those found, and enough
    of the *distinct* ones (outside the fill-in zones), because line crossings alone
@@ -75,6 +76,7 @@ OK_DISTINCT_SHARE = 0.2  # ... and this share of them
 TRUST_PX = 2.5  # a patch agrees with the fit when found within this many pixels (200 dpi) of its place
 FIELD_LOOSE_PX = 6.0  # RANSAC threshold (200 dpi, plus the search radius) of the compromise under a curved sheet
 WIDE_MM = 6.0  # first search radius, at the working resolution
+TEXT_MIN_SCORE = 0.35  # overlay on printed text alone below this caps the score (misplaced grid)
 SCORE_TOL_200 = 2  # overlay tolerance in pixels at 200 dpi (print weight and FAX loss vary)
 
 
@@ -441,7 +443,8 @@ def alignment_score(gray: np.ndarray, ref: Reference, transform: np.ndarray | _W
     if pt.text_static is not None:
         near_lines = pt.near_lines
         t_score, _, _ = overlay_score(pt.text_static, pt.ink, pt.zones | near_lines, page_ink & ~near_lines, valid, tol)
-        score = min(score, t_score)
+        if t_score < TEXT_MIN_SCORE:  # (moderately low is normal: writing outside the template's boxes)
+            score = min(score, t_score)
     return score, recall, precision
 
 

@@ -3,27 +3,35 @@
 ``crop_fields(aligned, template) -> list[FieldCrop]`` gives one crop per header field
 and one per table cell (``"<table>[<row>].<column>"``), in template order.
 
-Per page (``PageInk``): the ink mask, the ruling (ink runs >= ``RULING_MM`` long,
-after a 3-px closing across the line so slightly skewed/curved lines still count),
-and the ink without ruling, where pixels of a line that a character stroke crosses
-(ink right above and below it) are put back.
+Per page (``PageInk``): the ink mask and the cores of the ruling (ink runs >=
+``RULING_MM``, after a 3x3 closing so slightly skewed/curved or FAX-broken lines count).
 
 Table rows (``table_cells``): by pitch, each row boundary snapped, per column, to a
-ruling line found within ``SNAP_FRACTION`` of the pitch (so a pitch a little off, a
-residual curve or a slanted photo still lands on the lines), or ``rows_from ==
-"ruling"``: the horizontal lines inside the table box found per column, chained across
-columns, with missing or broken lines filled in from the neighbouring columns and the
-median pitch. Column edges snap to the vertical ruling the same way.
+ruling line found within ``SNAP_FRACTION`` of the pitch (a pitch a little off, a
+residual curve or a slanted photo still lands on the lines; unsnapped boundaries follow
+their snapped neighbours); or ``rows_from == "ruling"``: the horizontal lines inside
+the table box found per column (solid, or dashed - a light line a FAX dithered - when
+the dashes line up across the table), merged across columns, the pitch estimated from
+the gaps, lines missing in every column filled in (a gap of k pitches gets k-1 lines),
+a line missing in one column interpolated from that column's lines above and below (so
+a curve is followed). Column edges snap to vertical ruling within ``SNAP_MM``. Header
+field boxes snap to a line within ``BORDER_MM`` of each edge.
 
-Per cell: a window around the cell (its found borders plus context), the ruling in it
-removed, plus short border lines the page-wide pass could not see (runs over half the
-cell along a border), specks dropped; then each connected component is kept only if
-most of it lies inside the cell, so a neighbour's stroke that crosses the border is
-not read here, while this cell's own stroke crossing out is. ``ink`` = kept dark
-pixels / cell area. The image is trimmed to the kept ink plus padding and upscaled so
-that a line of text is ``TEXT_TARGET_PX`` high (Tesseract wants an x-height >= ~20 px;
-a 200-dpi FAX gives 10-pt text ~20 px, standard mode less). An empty cell gives a
-white image of the cell's size and ink 0.
+Per cell: a window around the cell (found borders plus context). Ruling is removed
+(``_strip_lines``): the line body is its core +-1 px plus the thin ink hugging it;
+where writing reaches the body from both sides the body pixels stay, so a stroke
+crossing a line - a diagonal one too - is not cut. The cell's own border is also found
+locally (short, broken or dashed borders the page-wide pass misses). Components are
+then judged by *group* (pieces of one run of writing, joined sideways across 3 mm): a
+group belongs to the cell holding most of it, so a neighbour's character spilling over
+the line stays with the neighbour, this cell's spilling out stays here. Dropped: specks
+(isolated; small pieces crowded together are broken writing and stay), slivers and
+leftovers within 1 mm of a border (dotted/dithered lines), FAX streaks (hair-thin
+vertical lines through the whole cell). ``ink`` = kept dark pixels / cell area; a cell
+with (almost) no ink away from the ruling is skipped fast. The image is trimmed to the
+kept ink plus padding and upscaled so that a line of text is ``TEXT_TARGET_PX`` high
+(Tesseract wants an x-height >= ~20 px; a 200-dpi FAX gives 10-pt text ~20 px, standard
+mode less). An empty cell gives a white image of the cell's size and ink 0.
 
 ``draw_zones(image, template, aligned=None)`` draws every box, row and column for
 ``faxflow templates preview``.
