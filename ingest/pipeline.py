@@ -55,6 +55,11 @@ class Pipeline:
         from faxflow.ocr.read import FieldReader
         from faxflow.templates.loader import load_templates
 
+        import cv2
+
+        # One worker process per core: OpenCV's own threads would fight the other workers
+        # (as Tesseract's OpenMP threads do; see OMP_THREAD_LIMIT in the Makefile).
+        cv2.setNumThreads(1)
         self.settings = settings
         tset = templates if templates is not None else load_templates([settings.templates_dir])
         self.templates = tuple(tset.templates)
@@ -127,9 +132,10 @@ class Pipeline:
         return result
 
     def read_source(self, src: SourceFile) -> DocumentResult:
-        from faxflow.ingest.pages import load_pages
+        from faxflow.ingest.pages import iter_pages
 
-        pages = load_pages(src, pdf_dpi=self.settings.ocr.pdf_dpi, max_pixels=self.settings.ocr.max_pixels)
+        # one page in memory at a time (a 200-page PDF at 300 dpi would be ~1.7 GB at once)
+        pages = iter_pages(src, pdf_dpi=self.settings.ocr.pdf_dpi, max_pixels=self.settings.ocr.max_pixels)
         records = [self.read_page(p) for p in pages]
         return DocumentResult(path=src.path, status=document_status(records), source=src, records=records)
 
@@ -141,7 +147,7 @@ class Pipeline:
         from faxflow.templates.match import match_page
 
         work = self._work_dir(page)
-        page = clean_page(page, debug_dir=work)
+        page = clean_page(page, debug_dir=work, tessdata=self.settings.ocr.tessdata)
         match = match_page(page.image, page.dpi, self.templates, read_text=self._read_text)
         if match.template is None:
             return Record(sha256=page.sha256, page_index=page.index, template_name=None, kind=None,
