@@ -448,6 +448,16 @@ def alignment_score(gray: np.ndarray, ref: Reference, transform: np.ndarray | _W
     return score, recall, precision
 
 
+def _trusted(info: dict) -> bool:
+    """Enough patches agree with the fit - and enough of the distinct ones (text, box
+    corners): line crossings alone also agree with a fit one row or one column off."""
+    agree, found = info.get("agree", 0), max(1, info.get("found", 0))
+    agree_d, found_d, n_d = info.get("agree_d", 0), max(1, info.get("found_d", 0)), info.get("distinct", 0)
+    return (agree >= OK_AGREE_MIN and agree / found >= OK_AGREEMENT and info.get("agreement", 0.0) >= OK_COVERAGE
+            and agree_d >= max(OK_DISTINCT_MIN, OK_DISTINCT_SHARE * n_d) and agree_d / found_d >= OK_AGREEMENT
+            and not str(info["model"]).startswith(("coarse", "error")))
+
+
 def align_page(page: Page, template: Template, match: MatchResult | None = None) -> AlignedPage:
     """The page warped onto the template's reference (its size, its dpi), with a trust score.
 
@@ -479,19 +489,10 @@ def align_page(page: Page, template: Template, match: MatchResult | None = None)
     binary = bool(np.count_nonzero((sub > 40) & (sub < 215)) < 0.02 * sub.size)
     try:
         warp, info = refine(gray, ref, transform)
-    except (cv2.error, np.linalg.LinAlgError) as exc:  # degenerate transform: keep the coarse one, flagged
+    except Exception as exc:  # noqa: BLE001 - a degenerate page/transform: keep the coarse fit, flagged
         warp = _Warp(np.asarray(transform, float))
         info = {"patches": 0, "agree": 0, "model": f"error:{type(exc).__name__}", "agreement": 0.0, "rms": 0.0}
-    def trusted(inf: dict) -> bool:
-        """Enough patches agree with the fit - and enough of the distinct ones (text,
-        box corners): line crossings alone also agree with a fit one row or column off."""
-        agree, found = inf.get("agree", 0), max(1, inf.get("found", 0))
-        agree_d, found_d, n_d = inf.get("agree_d", 0), max(1, inf.get("found_d", 0)), inf.get("distinct", 0)
-        return (agree >= OK_AGREE_MIN and agree / found >= OK_AGREEMENT and inf.get("agreement", 0.0) >= OK_COVERAGE
-                and agree_d >= max(OK_DISTINCT_MIN, OK_DISTINCT_SHARE * n_d) and agree_d / found_d >= OK_AGREEMENT
-                and not str(inf["model"]).startswith(("coarse", "error")))
-
-    if not trusted(info) and not np.allclose(warp.model, transform):
+    if not _trusted(info) and not np.allclose(warp.model, transform):
         # refinement found too little to trust: keep whichever of it and the coarse
         # transform overlays the reference better (both will be flagged)
         if alignment_score(gray, ref, _Warp(np.asarray(transform, float)))[0] > alignment_score(gray, ref, warp)[0]:
@@ -501,7 +502,7 @@ def align_page(page: Page, template: Template, match: MatchResult | None = None)
     if binary:
         image = np.where(image < 170, 0, 255).astype(np.uint8)  # 170 keeps a 1-px line split over 2 pixels
     score, recall, precision = alignment_score(gray, ref, warp, image)
-    ok = score >= OK_SCORE and trusted(info)
+    ok = score >= OK_SCORE and _trusted(info)
     notes.append(f"align:{info['model']} patches={info['agree']}/{info.get('found', 0)}/{info['patches']} "
                  f"distinct={info.get('agree_d', 0)}/{info.get('found_d', 0)}/{info.get('distinct', 0)} "
                  f"rms={info['rms']:.2f}px "

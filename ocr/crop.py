@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faxflow.templates.match import ink_mask, to_gray
+from faxflow.templates.errors import TemplateError
+from faxflow.templates.match import ink_mask, read_image, to_gray
 from faxflow.templates.model import FieldSpec, TableSpec, Template
 from faxflow.templates.types import AlignedPage, Box, FieldCrop
 
@@ -624,10 +625,19 @@ def crop_fields(aligned: AlignedPage, template: Template) -> list[FieldCrop]:
 # preview
 
 
-def draw_zones(image: np.ndarray, template: Template, aligned: AlignedPage | None = None) -> np.ndarray:
-    """A BGR picture of ``image`` (or of ``aligned.image``) with every field box, table,
-    row and column drawn and labelled - what ``faxflow templates preview`` shows."""
-    base = to_gray(np.asarray(aligned.image if aligned is not None else image))
+def draw_zones(image: np.ndarray | None, template: Template, aligned: AlignedPage | None = None) -> np.ndarray:
+    """A BGR picture of ``image`` (or of ``aligned.image``; with neither, of the
+    template's reference image) with every field box, table, row and column drawn and
+    labelled - what ``faxflow templates preview`` shows. Rows are found on the picture
+    the same way ``crop_fields`` finds them (ruling, snapping)."""
+    if aligned is not None:
+        image = aligned.image
+    elif image is None:
+        image = read_image(template.reference_image)
+        if image is None:
+            raise TemplateError(f"reference image {template.reference_image} cannot be read",
+                                f"見本画像 {template.reference_image} を読み込めません", template=template.name)
+    base = to_gray(np.asarray(image))
     out = cv2.cvtColor(base, cv2.COLOR_GRAY2BGR)
     out = (out.astype(np.float32) * 0.6 + 255 * 0.4).astype(np.uint8)  # fade the page under the boxes
     dpi = float(template.dpi or 200)
