@@ -84,6 +84,8 @@ def _comb(glyphs, box=44, h=60):
 
 
 def test_comb_boxes_one_digit_per_box(engine, source):
+    if not source.real_digits:
+        pytest.skip("needs ../shared/data/handwritten-digits (real handwritten glyphs)")
     rng = np.random.default_rng(7)
     ds = "3071"
     gl = [cv2.resize(source.digit_glyph(d, rng), None, fx=1.8, fy=1.8) for d in ds]
@@ -152,7 +154,9 @@ def test_handwritten_letters_are_flagged(engine, source):
     assert r.confidence < DEFAULT_THRESHOLD  # the M cannot be read: flagged, never confidently wrong
 
 
-def test_looks_handwritten_separates_print_from_hand():
+def test_looks_handwritten_separates_print_from_hand(source):
+    if not source.real_digits:
+        pytest.skip("needs ../shared/data/handwritten-digits (real handwritten glyphs)")
     hw = [looks_handwritten(img) for img, _, _ in calibration_set(30, 1)]
     pr = [looks_handwritten(img) for img, _ in printed_set(30, 2)]
     assert np.mean(hw) > np.mean(pr) + 0.3
