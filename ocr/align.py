@@ -76,6 +76,7 @@ OK_DISTINCT_SHARE = 0.2  # ... and this share of them
 TRUST_PX = 2.5  # a patch agrees with the fit when found within this many pixels (200 dpi) of its place
 FIELD_LOOSE_PX = 6.0  # RANSAC threshold (200 dpi, plus the search radius) of the compromise under a curved sheet
 WIDE_MM = 6.0  # first search radius, at the working resolution
+FAINT_RECALL = 0.6  # less of the reference's print found on the page: note "faint-print"
 TEXT_MIN_SCORE = 0.35  # overlay on printed text alone below this caps the score (misplaced grid)
 SCORE_TOL_200 = 2  # overlay tolerance in pixels at 200 dpi (print weight and FAX loss vary)
 
@@ -507,6 +508,10 @@ def align_page(page: Page, template: Template, match: MatchResult | None = None)
                  f"distinct={info.get('agree_d', 0)}/{info.get('found_d', 0)}/{info.get('distinct', 0)} "
                  f"rms={info['rms']:.2f}px "
                  f"score={score:.2f} recall={recall:.2f} precision={precision:.2f}")
+    if recall < FAINT_RECALL:
+        # much of the form's own print did not come through (light toner, a FAX at a
+        # light threshold): an empty-looking cell on this page may have lost its writing
+        notes.append(f"faint-print:recall={recall:.2f}")
     if not ok:
         notes.append("alignment_doubtful")
     return AlignedPage(page=page, template_name=template.name, image=image, transform=warp.model,
