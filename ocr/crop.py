@@ -163,7 +163,9 @@ def page_ink(image: np.ndarray, dpi: float) -> PageInk:
     px = dpi / 200.0
     k = max(5, int(round(5 * px))) | 1
     rough = (ink & ~(cv2.dilate((hl | vl).astype(np.uint8), np.ones((k, k), np.uint8)) > 0)).astype(np.uint8)
-    rough = (cv2.boxFilter(rough, cv2.CV_16U, (5, 5), normalize=False) > SPECK_PX * px * px) & (rough > 0)
+    b = 2 * max(2, int(round(2 * px))) + 1  # a speck's neighbourhood, ~1.3 mm
+    rough = (cv2.boxFilter(rough, cv2.CV_16U, (b, b), normalize=False) > min(SPECK_PX * px * px, 0.5 * b * b)) & \
+        (rough > 0)
     return PageInk(ink=ink, hlines=hl, vlines=vl, rough=rough, dpi=dpi)
 
 
