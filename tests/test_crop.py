@@ -196,3 +196,23 @@ def test_draw_zones(forms, fax_crops):
     a = align_page(page_of(img), f.template)
     out2 = draw_zones(img, f.template, a)
     assert out2.shape == f.image.shape + (3,)
+
+
+def test_high_dpi_reference(forms):
+    """A template drawn on a 600-dpi scan: the same cells found, the same ink measured."""
+    from dataclasses import replace
+
+    f = forms["order"]
+    k = 3
+    img = cv2.resize(f.fill(FILL), None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
+
+    def s(b):
+        return tuple(v * k for v in b)
+
+    t = f.template
+    tab = t.tables[0]
+    t600 = replace(t, dpi=600, fields=tuple(replace(x, box=s(x.box)) for x in t.fields),
+                   tables=(replace(tab, box=s(tab.box), row_pitch=70 * k,
+                                   columns=tuple(replace(c, box=s(c.box)) for c in tab.columns)),))
+    crops = {c.name: c for c in crop_fields(aligned_as_is(img, t.name), t600)}
+    assert {n for n, c in crops.items() if c.ink >= EMPTY_INK} == set(FILL)
