@@ -57,7 +57,6 @@ from faxflow.templates.match import (
 from faxflow.templates.model import Template
 from faxflow.templates.types import AlignedPage, Page
 
-REFINE_DPI = 200.0  # patches are compared at this resolution (or the reference's, if lower)
 PATCH_MM = 8.0  # patch side
 GRID_MM = 22.0  # at most one patch per grid cell of this size
 MAX_PATCHES = 80
@@ -107,33 +106,22 @@ class _Patches:
         return len(self.patches)
 
 
-def _resize_mask(mask: np.ndarray, s: float, shape: tuple[int, int]) -> np.ndarray:
-    if s == 1.0:
-        return mask.copy()
-    u8 = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    return u8 > 60
-
-
 def _patches(ref: Reference) -> _Patches:
     """Distinctive patches of the printed form at refine resolution (cached in the Reference)."""
     cached = ref.extra.get("align_patches")
     if cached is not None:
         return cached
-    s = min(1.0, REFINE_DPI / ref.dpi)
-    h, w = ref.shape
-    shape = (max(1, int(round(h * s))), max(1, int(round(w * s))))
-    static = _resize_mask(ref.static, s, shape)
-    zones = _resize_mask(ref.zones, s, shape)
+    s = ref.fine_scale
+    static, zones = ref.fine_static, ref.fine_zones
     px200 = ref.dpi * s / 200.0  # refine pixels per 200-dpi pixel
     mm = ref.dpi * s / 25.4
     pts = select_patches(static, zones, size=int(round(PATCH_MM * mm)), search=int(math.ceil(PASSES[0][0] * px200)),
                          grid=int(round(GRID_MM * mm)), max_n=MAX_PATCHES, max_zone=MAX_ZONE)
-    lines = _resize_mask(ref.lines, s, shape)
     tol = max(1, int(round(SCORE_TOL_200 * px200)))
-    near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((2 * tol + 3, 2 * tol + 3), np.uint8)) > 0
+    near_lines = cv2.dilate(ref.fine_lines.astype(np.uint8), np.ones((2 * tol + 3, 2 * tol + 3), np.uint8)) > 0
     text_static = static & ~near_lines
     enough = np.count_nonzero(text_static) >= 400 * px200 * px200
-    p = _Patches(scale=s, patches=pts, static=static, ink=_resize_mask(ref.ink, s, shape), zones=zones,
+    p = _Patches(scale=s, patches=pts, static=static, ink=ref.fine_ink, zones=zones,
                  text_static=text_static if enough else None, near_lines=near_lines)
     ref.extra["align_patches"] = p
     return p

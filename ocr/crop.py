@@ -551,6 +551,27 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
             elif w <= thin and h >= max(6 * w, 0.2 * (ly1 - ly0)) and \
                     (abs(x - lx0) <= near_x or abs(x + w - lx1) <= near_x):
                 keep[i] = False
+        # a piece of a ruling line that the line finders missed (broken by dropouts, a
+        # double rule): thin, and the page has a line right there above and below the
+        # cell (or left and right of it). A written "1" has no such continuation.
+        H, W = pi.ink.shape
+        ch, cw = y1 - y0, x1 - x0
+        slim = max(3, int(round(4 * pi.px)))
+        for i in np.flatnonzero(keep):
+            x, y, w, h = stats[i, :4]
+            gx, gy = wx0 + x, wy0 + y
+            if w <= slim and h >= 0.15 * ch:
+                a, b = max(0, y0 - 3 * ch), min(H, y1 + 3 * ch)
+                col = pi.ink[a:b, max(0, gx - 1):min(W, gx + w + 1)]
+                outside = np.r_[np.arange(a, max(a, y0)), np.arange(min(b, y1), b)] - a
+                if outside.size and col[outside].any(axis=1).mean() >= 0.6:
+                    keep[i] = False
+            elif h <= slim and w >= 0.15 * cw:
+                a, b = max(0, x0 - cw), min(W, x1 + cw)
+                row = pi.ink[max(0, gy - 1):min(H, gy + h + 1), a:b]
+                outside = np.r_[np.arange(a, max(a, x0)), np.arange(min(b, x1), b)] - a
+                if outside.size and row[:, outside].any(axis=0).mean() >= 0.6:
+                    keep[i] = False
         # a FAX streak (a dirty scanner sensor): a hair-thin vertical line through the
         # whole cell. Pen strokes are thicker; a written "1" does not reach both borders.
         hair = max(1.8, 1.8 * pi.px)

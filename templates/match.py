@@ -62,6 +62,7 @@ from faxflow.templates.errors import TemplateError
 from faxflow.templates.model import Template
 
 WORK_DPI = 100.0  # common resolution for features and the coarse check
+FINE_DPI = 200.0  # resolution (at most) of the masks ocr.align refines and scores with
 N_FEATURES = 2000
 QUICK_FEATURES = 600  # strongest page features tried first
 RATIO = 0.8  # Lowe's ratio test
@@ -188,21 +189,25 @@ def read_image(path: Path) -> np.ndarray | None:
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """What is computed once per template from its reference image.
+    """What is computed once per template from its reference image (the full-resolution
+    image itself is not kept: a few 300-dpi references would hold hundreds of MB).
 
-    Full resolution: ``gray``, ``ink``, ``lines`` (ruling), ``zones`` (fill-in areas),
-    ``static`` (printed form: ink outside the zones, plus ruling everywhere).
-    Working resolution (``WORK_DPI``): ``work_static``, ``work_ink`` and the ORB
+    ``shape``/``dpi``: the reference image's. Fine resolution (``fine_scale`` x the
+    reference, at most ``FINE_DPI``; used by ``ocr.align``): ``fine_static`` (printed
+    form: ink outside the fill-in zones, plus ruling everywhere), ``fine_ink``,
+    ``fine_zones`` (field boxes and table bodies), ``fine_lines`` (ruling). Working
+    resolution (``WORK_DPI``): ``work_static``, ``work_ink``, ``work_zones`` and the ORB
     features ``keypoints`` (N x 2 float32) / ``descriptors``.
     """
 
     template_name: str
-    gray: np.ndarray
-    ink: np.ndarray
-    lines: np.ndarray
-    zones: np.ndarray
-    static: np.ndarray
+    shape: tuple[int, int]
     dpi: float
+    fine_scale: float
+    fine_static: np.ndarray
+    fine_ink: np.ndarray
+    fine_zones: np.ndarray
+    fine_lines: np.ndarray
     work_scale: float
     work_shape: tuple[int, int]
     work_static: np.ndarray
@@ -211,10 +216,6 @@ class Reference:
     keypoints: np.ndarray
     descriptors: np.ndarray | None
     extra: dict  # per-consumer caches (ocr.align keeps its patches here)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.gray.shape[:2]  # type: ignore[return-value]
 
 
 _cache: dict[tuple, Reference] = {}
@@ -264,6 +265,14 @@ def reference_for(template: Template) -> Reference:
     return ref
 
 
+def _shrink(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A bool mask resized to ``shape`` (a pixel is set when >= ~24% of it was)."""
+    if mask.shape[:2] == tuple(shape):
+        return mask.copy()
+    u8 = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return u8 > 255 - WORK_INK_LEVEL
+
+
 def build_reference(template: Template, gray: np.ndarray) -> Reference:
     dpi = float(template.dpi or 200)
     ink = ink_mask(gray)
@@ -271,21 +280,22 @@ def build_reference(template: Template, gray: np.ndarray) -> Reference:
     lines = hl | vl
     zones = zone_mask(template, ink.shape)
     static = (ink & ~zones) | lines
+    h, w = gray.shape[:2]
+    fs = min(1.0, FINE_DPI / dpi)
+    fshape = (max(1, int(round(h * fs))), max(1, int(round(w * fs))))
     s = WORK_DPI / dpi
-    wshape = (max(1, int(round(gray.shape[0] * s))), max(1, int(round(gray.shape[1] * s))))
-    wsize = (wshape[1], wshape[0])
-    level = 255 - WORK_INK_LEVEL
-    work_static = cv2.resize(static.astype(np.uint8) * 255, wsize, interpolation=cv2.INTER_AREA) > level
-    work_ink = cv2.resize(ink.astype(np.uint8) * 255, wsize, interpolation=cv2.INTER_AREA) > level
-    work_zones = zone_mask(template, wshape, s)
+    wshape = (max(1, int(round(h * s))), max(1, int(round(w * s))))
     # features only on the printed form (ink outside the fill-in zones, ruling anywhere):
     # a filled-in reference's handwriting would match nothing on other pages
     ref_img = np.where(static, 0, 255).astype(np.uint8)
     kps, desc = _orb().detectAndCompute(_work(ref_img, s), None)
     pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
-    return Reference(template_name=template.name, gray=gray, ink=ink, lines=lines, zones=zones, static=static,
-                     dpi=dpi, work_scale=s, work_shape=wshape, work_static=work_static, work_ink=work_ink,
-                     work_zones=work_zones, keypoints=pts, descriptors=desc, extra={})
+    return Reference(template_name=template.name, shape=(h, w), dpi=dpi,
+                     fine_scale=fs, fine_static=_shrink(static, fshape), fine_ink=_shrink(ink, fshape),
+                     fine_zones=_shrink(zones, fshape), fine_lines=_shrink(lines, fshape),
+                     work_scale=s, work_shape=wshape, work_static=_shrink(static, wshape),
+                     work_ink=_shrink(ink, wshape), work_zones=zone_mask(template, wshape, s),
+                     keypoints=pts, descriptors=desc, extra={})
 
 
 # --------------------------------------------------------------------------------------
