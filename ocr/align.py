@@ -46,6 +46,7 @@ from faxflow.templates.match import (
     Reference,
     blur,
     find_patches,
+    match_patches,
     select_patches,
     ink_mask,
     match_page,
@@ -435,6 +436,16 @@ def alignment_score(gray: np.ndarray, ref: Reference, transform: np.ndarray | _W
         if t_score < TEXT_MIN_SCORE:  # (moderately low is normal: writing outside the template's boxes)
             score = min(score, t_score)
     return score, recall, precision
+
+
+def prepare(template: Template) -> None:
+    """Do a template's one-off work now (reference features and masks, the patches of
+    matching and alignment, ~0.1-0.3 s each), e.g. when a worker starts, so that its
+    first page is as fast as the rest. Raises ``TemplateError`` for an unreadable image."""
+    ref = reference_for(template)
+    match_patches(ref)
+    _patches(ref)
+    _work_patches(ref)
 
 
 def _trusted(info: dict) -> bool:

@@ -795,14 +795,20 @@ def find_patches(warped: np.ndarray, pt: Patches, search: int, min_ncc: float = 
     return found, disp, peak
 
 
-def _tile_models(pw: "_PageWork", ref: Reference, work_m: np.ndarray) -> list[np.ndarray]:
-    """Refit a coarse model from patches of the printed form found on the warped page
-    (dense correlation, so it works where ORB features are few or repetitive: ruled
-    tables, phone photos). Homographies, +-6 mm then +-2 mm."""
+def match_patches(ref: Reference) -> Patches:
+    """The patches the coarse refit uses (working resolution; cached in the Reference)."""
     pt = ref.extra.get("match_patches")
     if pt is None:
         pt = select_patches(ref.work_static, ref.work_zones, size=33, search=TILE_SEARCH[0], grid=64, max_n=80)
         ref.extra["match_patches"] = pt
+    return pt
+
+
+def _tile_models(pw: "_PageWork", ref: Reference, work_m: np.ndarray) -> list[np.ndarray]:
+    """Refit a coarse model from patches of the printed form found on the warped page
+    (dense correlation, so it works where ORB features are few or repetitive: ruled
+    tables, phone photos). Homographies, +-6 mm then +-2 mm."""
+    pt = match_patches(ref)
     if len(pt) < 8:
         return []
     out = []

@@ -188,3 +188,11 @@ def test_speed_match_align_crop(forms):
     best = min(times)
     print(f"match+align+crop per page: best {best:.3f} s, mean {np.mean(times):.3f} s")
     assert best < 1.5
+
+
+def test_prepare_does_the_one_off_work(forms):
+    from faxflow.ocr.align import prepare
+
+    prepare(forms["order"].template)
+    ref = reference_for(forms["order"].template)
+    assert {"match_patches", "align_patches", "align_work_patches"} <= set(ref.extra)
