@@ -115,6 +115,14 @@ class StabilityTracker:
         """Paths whose signature has been unchanged for at least ``stable_seconds``."""
         return [p for p, s in self._seen.items() if now - s.since >= self.stable_seconds]
 
+    def next_ready_in(self, now: float) -> float | None:
+        """Seconds until the next tracked file becomes stable if nothing changes (None if
+        every tracked file is already stable, or none is tracked): the watcher sleeps
+        exactly that long instead of polling on a fixed tick."""
+        waits = [s.since + self.stable_seconds - now for s in self._seen.values()]
+        waits = [w for w in waits if w > 0]
+        return min(waits) if waits else None
+
     def unchanged_for(self, path: Path, now: float) -> float:
         seen = self._seen.get(path)
         return 0.0 if seen is None else now - seen.since

@@ -201,6 +201,9 @@ def _watch_loop(settings: Settings, queue: FileQueue, dispatcher: Dispatcher, st
             # Sleep until something happens: a file finishes, a change in the folder, or a tick.
             waiting_for_files = len(tracker) > 0
             timeout = tick if (waiting_for_files or dispatcher.busy) else settings.poll_interval
+            ripe_in = tracker.next_ready_in(time.monotonic())
+            if ripe_in is not None:
+                timeout = min(timeout, ripe_in + 0.005)  # wake just when the next file is stable
             if dispatcher.inflight:
                 for o in dispatcher.collect(min(timeout, tick)):
                     if o.fatal:

@@ -48,6 +48,16 @@ def test_mtime_change_with_same_size_restarts_the_clock():
     assert tr.ready(3.5) == [P]
 
 
+def test_next_ready_in_says_how_long_to_sleep():
+    tr = StabilityTracker(2.0)
+    assert tr.next_ready_in(0.0) is None
+    tr.update(P, 1, 1, now=0.0)
+    tr.update(Path("b.pdf"), 1, 1, now=1.5)
+    assert tr.next_ready_in(0.5) == 1.5
+    assert tr.next_ready_in(2.5) == 1.0  # P is ready; b.pdf in 1 s
+    assert tr.next_ready_in(4.0) is None
+
+
 def test_forget_and_unknown_paths():
     tr = StabilityTracker(0.0)
     tr.update(P, 1, 1, now=0.0)
