@@ -82,6 +82,7 @@ class EvalReport:
     by_field: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_degradation: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     silent_examples: list[dict] = field(default_factory=list)
+    wrong_examples: list[dict] = field(default_factory=list)  # every wrong field, for --json
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -95,6 +96,7 @@ class EvalReport:
             "by_field": {k: v.as_dict() for k, v in sorted(self.by_field.items())},
             "by_degradation": {k: v.as_dict() for k, v in sorted(self.by_degradation.items())},
             "silent_examples": self.silent_examples[:50],
+            "wrong_examples": self.wrong_examples,
             "seconds": round(self.seconds, 1),
         }
 
@@ -164,13 +166,18 @@ def compare_document(truth: dict, records: list, report: EvalReport, *, failed: 
                 t.add(right, flagged)
             for d in degradations:
                 report.by_degradation[d].add(right, flagged)
-            if not right and not flagged and len(report.silent_examples) < 200:
-                report.silent_examples.append({
+            if not right:
+                example = {
                     "file": truth["file"], "page": tpage["index"], "field": name,
                     "row": getattr(v, "row", None), "truth": text,
                     "read": v.text if v is not None else None,
                     "raw": v.raw_text if v is not None else None,
-                    "confidence": round(v.confidence, 3) if v is not None else None})
+                    "confidence": round(v.confidence, 3) if v is not None else None,
+                    "reasons": list(getattr(v, "reasons", ()) or ()), "handwritten": hw}
+                if not flagged and len(report.silent_examples) < 200:
+                    report.silent_examples.append(example)
+                if len(report.wrong_examples) < 5000:
+                    report.wrong_examples.append(example)
         if expected_template is None and got_template is not None:
             # an unknown form read as a known one: everything it produced is unchecked data
             if rec is not None and rec.status == "ok":
