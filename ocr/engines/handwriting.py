@@ -196,6 +196,52 @@ def remove_rules(ink: np.ndarray, text_h: float | None = None) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- components
 
 
+def _comb_teeth(atoms: list[_Atom], width: int) -> tuple[list[_Atom], list[float]]:
+    """Comb boxes whose horizontal line is already gone (the crop stage removed it):
+    short, straight, upright dividers whose ends line up below (or above) the
+    writing, regularly spaced. -> (atoms without the teeth, divider x-positions
+    across the whole crop). A written '1' ends on the baseline, not below it."""
+    def thin_upright(a: _Atom, H: float) -> bool:
+        return (a.w <= max(4, 0.15 * H) and 0.2 * H <= a.h <= 1.0 * H and a.area >= 0.5 * a.w * a.h)
+
+    big = [a for a in atoms if a.area >= 4]
+    if len(big) < 4:
+        return atoms, []
+    H = _text_height([a for a in big if a.w > 4 and a.w >= 0.2 * a.h] or big)
+    if H < 8:
+        return atoms, []
+    cand = [a for a in big if thin_upright(a, H)]
+    if len(cand) < 2:
+        return atoms, []
+    others = [a for a in big if a not in cand and a.h >= 0.5 * H]
+    if len(others) < 2:
+        return atoms, []
+    base = float(np.median([a.y1 for a in others]))
+    top = float(np.median([a.y0 for a in others]))
+    tol = max(3.0, 0.1 * H)
+    for side in ("bottom", "top"):
+        ends = np.array([a.y1 if side == "bottom" else a.y0 for a in cand], float)
+        ref = float(np.median(ends))
+        teeth = [a for a, e in zip(cand, ends) if abs(e - ref) <= tol]
+        beyond = ref >= base + 0.08 * H if side == "bottom" else ref <= top - 0.08 * H
+        if len(teeth) < 2 or not beyond:
+            continue
+        xs = np.sort([a.cx for a in teeth])
+        gaps = np.diff(xs)
+        pitch = float(gaps.min())
+        if pitch < 0.6 * H:
+            continue
+        mult = gaps / pitch
+        if np.any(np.abs(mult - np.round(mult)) > 0.15):
+            continue
+        pitch = float((xs[-1] - xs[0]) / np.round(mult).sum())
+        first = xs[0] - pitch * np.floor(xs[0] / pitch)
+        dividers = list(np.arange(first, width, pitch))
+        ids = {id(a) for a in teeth}
+        return [a for a in atoms if id(a) not in ids], [float(d) for d in dividers]
+    return atoms, []
+
+
 def _components(ink: np.ndarray) -> list[_Atom]:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     out = []
@@ -312,6 +358,10 @@ class HandwritingEngine:
         notes = list(notes)
         if not atoms:
             return Reading("", 1.0, self.name, (), tuple(notes + ["empty"]))
+        if not combs:
+            atoms, combs = _comb_teeth(atoms, image.shape[1])
+            if combs:
+                notes.append("comb")
         H = _text_height(atoms)
         atoms, dropped = self._clean(atoms, H, notes)
         if not atoms:
