@@ -1,9 +1,10 @@
 """Choose the engine for each field and cross-check readings.
 
-* ``printed``: Tesseract reads the cell; numeric, date and part-number fields are read
-  a second time with only the characters their type allows, free text a second time
-  from a rescaled copy. If the two (parsed) values differ the reading carries
-  ``engines_disagree`` (-> review).
+* ``printed``: Tesseract reads the cell; numeric, date and part-number fields (and
+  fields with a list of ``allowed`` values) are read a second time with only the
+  characters they may hold, free text a second time at another scale. If the two
+  (parsed) values differ the engine reads again (``read_more``), the value most reads
+  agree on is kept (``vote``) and the reading carries ``engines_disagree`` (-> review).
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
   back to Tesseract, whose confidence on handwriting is low (-> review).
 * ``auto``: decided per cell from the ink (``looks_handwritten``); when the ink is
@@ -33,6 +34,33 @@ def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> boo
     if pa.problems or pb.problems:
         return pa.text == pb.text
     return pa.value == pb.value
+
+
+def _key(r: Reading, crop: FieldCrop, ref_date: date | None) -> tuple[str, bool]:
+    """(what the reading means, whether it is a valid value of the field)."""
+    if crop.spec.type == "text" and not crop.spec.allowed:
+        return text_key(r.text), bool(r.text.strip())
+    p = parse_text(r.text, crop.spec, ref_date=ref_date)
+    problems = [q for q in p.problems if not q.startswith("year_inferred")]
+    return (str(p.value) if not problems and p.value is not None else p.text), not problems and bool(p.text)
+
+
+def vote(readings: list[Reading], crop: FieldCrop, ref_date: date | None) -> Reading:
+    """The reading most of ``readings`` agree on (by meaning, not spelling); a valid
+    value of the field (parses, fits its pattern or list) breaks ties, then confidence.
+    Returned with its own confidence; the caller flags the field: the reads disagreed."""
+    scores: dict[str, float] = {}
+    best: dict[str, Reading] = {}
+    for r in readings:
+        key, valid = _key(r, crop, ref_date)
+        if not key:
+            continue
+        scores[key] = scores.get(key, 0.0) + 1.0 + (0.5 if valid else 0.0) + 0.1 * r.confidence
+        if key not in best or r.confidence > best[key].confidence:
+            best[key] = r
+    if not scores:
+        return readings[0]
+    return best[max(scores, key=scores.get)]
 
 
 def _flag(r: Reading, code: str, conf: float | None = None) -> Reading:
@@ -67,22 +95,18 @@ class FieldReader:
 
     def _printed(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         primary = self.printed.read(crop)
-        if crop.spec.type not in CHECKED_TYPES:
+        restricted = getattr(self.printed, "read_restricted", None)
+        second = restricted(crop) if restricted is not None else None
+        if second is None:  # free text: a second read at another scale
             variant = getattr(self.printed, "read_variant", None)
             if variant is None or not primary.text:
                 return primary
-            if not _same(primary, variant(crop), crop, ref_date):
-                return _flag(primary, "engines_disagree")
-            return primary
-        restricted = getattr(self.printed, "read_restricted", None)
-        if restricted is None:
-            return primary
-        second = restricted(crop)
-        if second is None:
-            return primary
-        if not _same(primary, second, crop, ref_date):
-            return _flag(primary, "engines_disagree")
-        return replace(primary, confidence=max(primary.confidence, second.confidence))
+            second = variant(crop)
+        if _same(primary, second, crop, ref_date):
+            return replace(primary, confidence=max(primary.confidence, second.confidence))
+        more = getattr(self.printed, "read_more", None)
+        readings = [primary, second] + (list(more(crop)) if more is not None else [])
+        return _flag(vote(readings, crop, ref_date), "engines_disagree")
 
     def _both(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         printed = self._printed(crop, ref_date)

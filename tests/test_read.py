@@ -23,7 +23,8 @@ class FakeHand(FakeEngine):
 CASES = [
     # id, hint, type, printed answer, restricted answer, hand answer, p_hand, expect text, expect disagree, engine
     ("printed_agree", "printed", "quantity", ("120", 0.9), ("120", 0.95), None, 0.0, "120", False, "fake"),
-    ("printed_disagree", "printed", "quantity", ("120", 0.9), ("128", 0.95), None, 0.0, "120", True, "fake"),
+    # two reads that disagree: the surer one is shown, flagged
+    ("printed_disagree", "printed", "quantity", ("120", 0.9), ("128", 0.95), None, 0.0, "128", True, "fake"),
     ("printed_text_single_read", "printed", "text", ("ボルト", 0.9), None, None, 0.0, "ボルト", False, "fake"),
     ("hand_hint", "handwritten", "quantity", ("999", 0.9), ("999", 0.9), ("37", 0.97), 0.0, "37", False,
      "handwriting"),
@@ -80,3 +81,42 @@ def test_free_text_must_survive_a_rescaled_second_read():
     garbage = Variant({"f": ("エス", 0.95)})
     garbage.variant = "ゴロエズ"
     assert "engines_disagree" in FieldReader(garbage).read(crop).notes
+
+
+class MoreReads(FakeEngine):
+    """An engine that reads again when asked (``read_more``) with prepared answers."""
+
+    def __init__(self, answers, restricted, more):
+        super().__init__(answers, restricted)
+        self.more = more
+        self.more_calls = 0
+
+    def read_more(self, crop):
+        from faxflow.templates.types import Reading
+
+        self.more_calls += 1
+        return [Reading(text=t, confidence=c, engine=self.name) for t, c in self.more]
+
+
+def test_disagreeing_reads_are_settled_by_a_vote_and_still_flagged():
+    # eng read '51,1,8)84' (not a number), restricted '511884', more reads mostly 511884
+    engine = MoreReads({"f": ("51,1,8)84", 0.97)}, {"f": ("511884", 0.90)},
+                       [("511884", 0.93), ("511864", 0.95)])
+    reading = FieldReader(engine).read(make_crop(INK, type="integer"))
+    assert reading.text == "511884" and "engines_disagree" in reading.notes
+    assert engine.more_calls == 1
+
+
+def test_agreeing_reads_ask_for_no_more():
+    engine = MoreReads({"f": ("1,200", 0.97)}, {"f": ("1200", 0.95)}, [("999", 0.99)])
+    reading = FieldReader(engine).read(make_crop(INK, type="quantity"))
+    assert reading.text == "1,200" and "engines_disagree" not in reading.notes
+    assert engine.more_calls == 0
+
+
+def test_a_valid_value_wins_a_tie():
+    # one read fits the field's pattern, the other does not: the valid one is shown
+    engine = MoreReads({"f": ("AB-12B4", 0.99)}, {"f": ("AB-1234", 0.90)}, [])
+    crop = make_crop(INK, type="part_number", pattern=r"^[A-Z]{2}-\d{4}$")
+    reading = FieldReader(engine).read(crop)
+    assert reading.text == "AB-1234" and "engines_disagree" in reading.notes
