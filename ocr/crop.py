@@ -605,6 +605,7 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
                 x, y, w, h = stats[i, :4]
                 by_writing = area[i] > speck and near is not None and near[y:y + h, x:x + w].any()
                 keep[i] = by_writing or crowd[k] >= CLUSTER_N
+        keep &= ~_comb_dividers(stats, keep, local, pi.px)
     kept = keep[labels]
     area_cell = max(1, (y1 - y0) * (x1 - x0))
     ink = float(np.count_nonzero(kept & inside)) / area_cell
@@ -622,6 +623,39 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         up = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         img = np.where(up < 128, 0, 255).astype(np.uint8)
     return img, ink
+
+
+def _comb_dividers(stats: np.ndarray, keep: np.ndarray, local: tuple[int, int, int, int], px: float) -> np.ndarray:
+    """Bool per component: a divider of comb boxes (one box per digit, ``|_|_|_|``).
+
+    What is left of them once the border is gone: three or more short thin upright
+    strokes standing on the cell's bottom border (or hanging from its top), evenly
+    spaced. Left in, Tesseract reads them as ``,`` ``)`` ``|`` between the digits. A
+    written ``1`` is taller and does not stand exactly on the border, and several of them
+    in an even row on it are unlikely."""
+    lx0, ly0, lx1, ly1 = local
+    ch = ly1 - ly0
+    out = np.zeros(len(stats), bool)
+    if ch <= 0:
+        return out
+    slim = max(3, int(round(3.5 * px)))
+    band = max(3, int(round(1.0 / 25.4 * 200 * px)))  # 1 mm
+    for top in (False, True):
+        cand = []
+        for i in np.flatnonzero(keep):
+            x, y, w, h = stats[i, :4]
+            if w > slim or h < 3 * w or h > 0.6 * ch or x < lx0 or x + w > lx1:
+                continue
+            if (top and abs(y - ly0) <= band) or (not top and abs(y + h - ly1) <= band):
+                cand.append((x + w / 2.0, i))
+        if len(cand) < 3:
+            continue
+        cand.sort()
+        xs = np.array([c[0] for c in cand])
+        gaps = np.diff(xs)
+        if gaps.min() > 0 and gaps.std() <= 0.2 * gaps.mean() and gaps.mean() >= 0.5 * ch:
+            out[[i for _, i in cand]] = True
+    return out
 
 
 def crop_fields(aligned: AlignedPage, template: Template) -> list[FieldCrop]:

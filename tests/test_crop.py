@@ -216,3 +216,32 @@ def test_high_dpi_reference(forms):
                                    columns=tuple(replace(c, box=s(c.box)) for c in tab.columns)),))
     crops = {c.name: c for c in crop_fields(aligned_as_is(img, t.name), t600)}
     assert {n for n, c in crops.items() if c.ink >= EMPTY_INK} == set(FILL)
+
+
+def test_comb_box_dividers_are_removed(forms, tesseract):
+    """Digits in comb boxes (|_|_|_|): the short dividers standing on the bottom border go,
+    the digits stay, and the field reads as one number."""
+    f = forms["order"]
+    im = Image.fromarray(f.fill({}))
+    d = ImageDraw.Draw(im)
+    x0, y0, x1, y1 = box_of(f.template, "order_no")
+    n = 6
+    step = (x1 - x0 - 20) / n
+    for k in range(1, n):  # dividers: a third of the box high, on the bottom line
+        x = int(x0 + 10 + k * step)
+        d.line([(x, y1 - 4 - (y1 - y0) // 3), (x, y1 - 4)], fill=0, width=2)
+    d.line([(x0 + 10, y1 - 4), (x1 - 10, y1 - 4)], fill=0, width=2)
+    for k, ch in enumerate("382532"):
+        d.text((int(x0 + 10 + (k + 0.5) * step), y1 - 10), ch, fill=0, font=font(30, GOTHIC), anchor="ms")
+    img = np.array(im)
+    crop = next(c for c in crop_fields(aligned_as_is(img, f.template.name), f.template) if c.name == "order_no")
+    ink = (crop.image < 128).astype(np.uint8)
+    n_comp, _, stats, _ = cv2.connectedComponentsWithStats(ink)
+    heights = sorted(stats[1:, cv2.CC_STAT_HEIGHT])
+    assert n_comp - 1 == 6 and heights[0] > 0.6 * heights[-1]  # six digits, no short ticks
+    from faxflow.ocr.read import FieldReader
+
+    from dataclasses import replace
+
+    as_number = replace(crop, spec=replace(crop.spec, type="integer"))  # boxes a digit apart, read as one
+    assert FieldReader(tesseract).read(as_number).text == "382532"
