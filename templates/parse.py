@@ -129,6 +129,9 @@ def _norm_text(s: str) -> str:
     # A multiplication sign between two numbers (M8×30, 200×300) is read as x or X as
     # often as ×; in free text between digits it can only be ×.
     s = re.sub(r"(?<=\d) ?[xX×] ?(?=\d)", "×", s)
+    # A dash between ASCII letters/digits (A-42, P-20) is read as the katakana long
+    # vowel mark ー or the kanji 一 as often as -; there it can only be a dash.
+    s = re.sub(r"(?<=[A-Za-z0-9])[ー一－―‐−](?=[A-Za-z0-9])", "-", s)
     return _CJK_SPACE_RE.sub("", s).strip()
 
 
@@ -381,6 +384,34 @@ def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | No
     return None, ["year_unknown"]
 
 
+def _guess_month_day(s: str, *, ref_date, today, year) -> tuple[dt.date, list[str]] | None:
+    """An M/D date whose slash was lost ('814' for 8/14) or read as a 7 or 1 ('3719' for
+    3/19): the valid month/day splits of the digits, the slash dropped or, failing that,
+    one 7 or 1 in the middle taken for it; the first date on or after the reference date
+    wins. Always a guess: the caller flags it (``separator_guessed``)."""
+    if not (s.isdigit() and s.isascii() and 2 <= len(s) <= 5):
+        return None
+    direct = [(s[:i], s[i:]) for i in range(1, len(s)) if len(s[:i]) <= 2 and len(s) - i <= 2]
+    dropped = [(s[:i], s[i + 1:]) for i in range(1, len(s) - 1)
+               if s[i] in "71" and len(s[:i]) <= 2 and len(s) - i - 1 <= 2]
+    found = []
+    for splits in (direct, dropped):
+        for ms, ds in splits:
+            if ms.startswith("0") or ds.startswith("0"):
+                continue
+            date, problems = _infer_year(int(ms), int(ds), ref_date=ref_date, today=today, year=year, notes=[])
+            if date is not None:
+                found.append((date, problems))
+        if found:
+            break
+    if not found:
+        return None
+    anchor = ref_date or today
+    if anchor is None:
+        return found[0]
+    return min(found, key=lambda f: (f[0] < anchor, abs((f[0] - anchor).days)))
+
+
 def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[object, str, list[str]]:
     problems: list[str] = []
     inferred = False
@@ -425,6 +456,11 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
         if date is None:
             return None, s, more
         problems += more
+    elif (guess := _guess_month_day(s, ref_date=ref_date, today=today, year=year)) is not None:
+        inferred = True
+        date, more = guess
+        notes.append("separator_guessed")
+        problems += more + ["separator_guessed"]
     else:
         return None, s, ["not_a_date"]
     if not 1900 <= date.year <= 2099:

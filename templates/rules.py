@@ -8,7 +8,7 @@ What flags what:
 
 * always: a required header field that is empty or missing -> ``empty_required``;
   ``align_ok=False`` -> every value ``alignment_doubtful``; a template with tables but no
-  filled row on the page -> record reason ``no_rows``.
+  filled row on the page -> record reason ``no_rows`` and every header value flagged.
 * order, ``partial_row``: a row with something written but a key column (the table's
   ``key`` column, ``part_no``, ``quantity``) empty -> every value of the row.
 * order, check ``amount``: quantity x unit_price != amount (all three read) ->
@@ -201,7 +201,10 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
                 f.head(spec.name, "empty_required")
 
     if template.tables and not f.rows:
+        # A form with no line at all was most likely washed out (faint FAX, wrong
+        # clean-up): nothing read on it, not even a blank header field, is certain.
         record_reasons.append("no_rows")
+        f.all("no_rows")
 
     kind = template.kind
     specs = {c.name: c for t in template.tables for c in t.columns}

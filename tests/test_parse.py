@@ -342,3 +342,43 @@ def test_ink_read_as_punctuation_only_is_unreadable(raw):
                      image=np.zeros((10, 10), np.uint8), spec=FieldSpec("q", "money"), ink=0.05)
     value = make_value(crop, Reading(text=raw, confidence=0.95, engine="tesseract"), threshold=0.8)
     assert value.status == "review" and "unreadable" in value.reasons
+
+
+@pytest.mark.parametrize("raw,text", [
+    ("Vベルト Aー42", "Vベルト A-42"),      # long vowel mark read for a dash between letter and digit
+    ("Oリング P一20", "Oリング P-20"),      # kanji 一 likewise
+    ("ケーブル 2ー3本", "ケーブル 2-3本"),
+    ("スーパー", "スーパー"),              # ー after katakana stays
+    ("第一工場", "第一工場"),              # 一 in words stays
+])
+def test_free_text_dash_between_latin_letters_and_digits(raw, text):
+    from faxflow.templates.parse import normalize
+
+    assert normalize(raw, "text") == text
+
+
+@pytest.mark.parametrize("raw,text", [
+    ("814", "2026-08-14"),    # the slash lost
+    ("3719", "2026-03-19"),   # the slash read as 7
+    ("4 3", "2026-04-03"),    # the slash read as a space... or lost
+    ("473", "2026-04-03"),
+])
+def test_month_day_without_its_slash_is_guessed_and_flagged(raw, text):
+    import datetime as dt
+
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="due", type="date"), ref_date=dt.date(2026, 3, 1))
+    assert p.text == text and "separator_guessed" in p.problems
+
+
+@pytest.mark.parametrize("raw", ["2026", "7", "1005x", "99999"])
+def test_digits_that_make_no_month_day_stay_not_a_date(raw):
+    import datetime as dt
+
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="due", type="date"), ref_date=dt.date(2026, 3, 1))
+    assert p.value is None and "not_a_date" in p.problems

@@ -182,6 +182,8 @@ def test_empty_rows_are_dropped():
 def test_no_rows_is_review():
     rec = order_record([order_row(0, part_no="", quantity="", unit_price="", amount="", description="")])
     assert rec.rows == [] and rec.status == "review" and rec.reasons == ("no_rows",)
+    # a washed-out page: even a blank header field is not taken as certain
+    assert rec.header and all(v.status == "review" and "no_rows" in v.reasons for v in rec.header.values())
 
 
 def test_alignment_doubtful_flags_every_value():
