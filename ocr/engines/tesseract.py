@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from faxflow.templates.errors import EngineError
 from faxflow.templates.types import FieldCrop, Reading
@@ -195,7 +194,10 @@ class TesseractEngine:
             return Reading(text="", confidence=1.0, engine=self.name, notes=("blank",))
         with self._lock:
             api = self._api(lang, psm, whitelist)
-            api.SetImage(Image.fromarray(image))
+            image = np.ascontiguousarray(image, dtype=np.uint8)
+            h, w = image.shape[:2]
+            # raw bytes: no PIL image and no PNG/BMP encoding per cell
+            api.SetImageBytes(image.tobytes(), w, h, 1, w)
             api.SetSourceResolution(300)
             api.Recognize()
             chars: list[str] = []
