@@ -24,6 +24,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "year_inferred": ("年を推定した", "year was inferred"),
     "year_unknown": ("年が書かれておらず推定できない", "no year written and none to infer it from"),
     "weekday_mismatch": ("曜日が日付と一致しない", "the weekday does not match the date"),
+    "correction": ("訂正 (二重線で消した値) があり、新しい値を読んだ", "a value was crossed out; the new one was read"),
     "separator_guessed": ("日付の区切り (/) が読めず、位置を推定した", "the date's separator (/) was not read; its place was guessed"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules

@@ -40,3 +40,15 @@ def test_bold_strokes_are_thinned_before_reading(engine):
     plain = HandwritingEngine(engine.model, thin_bold=False)
     assert plain.read_image(image, ftype).text != text
     assert engine.read_image(image, ftype).text == text
+
+
+def test_a_crossed_out_value_is_not_read(engine):
+    """訂正: the printed old value struck through twice, the new one written above.
+    Only the new value is read, and the note sends the field to review."""
+    from faxflow.templates.reasons import REASONS
+
+    image, text, ftype = _case(next(DATA.glob("correction1__*.png")))
+    r = engine.read_image(image, ftype)
+    assert r.text == text and "correction" in r.notes and "correction" in REASONS
+    assert all("correction" not in engine.read_image(*_case(p)[::2]).notes
+               for p in CASES if not p.name.startswith("correction"))

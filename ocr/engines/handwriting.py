@@ -322,6 +322,48 @@ def _restroke(sub: np.ndarray, k: int) -> np.ndarray:
     return out > 0
 
 
+def _strikes(raw: np.ndarray, H: float) -> list[tuple[int, int, int, int]]:
+    """Long, thin horizontal strokes in the ink as received (before ruling removal):
+    -> [(x0, y0, x1, y1)], nearby parallel strokes (a double line) merged."""
+    ys, xs = np.nonzero(raw)
+    if len(xs) == 0 or H < 6:
+        return []
+    need = max(int(1.2 * H), int(0.25 * (xs.max() - xs.min())), 12)
+    run = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_OPEN, np.ones((1, need), np.uint8))
+    if not run.any():
+        return []
+    n, _, stats, _ = cv2.connectedComponentsWithStats(
+        cv2.dilate(run, np.ones((max(3, int(0.35 * H)), 1), np.uint8)), connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _ = stats[i]
+        out.append((int(x), int(y), int(x + w), int(y + h)))
+    return out
+
+
+def _corrected_line(atoms: list[_Atom], raw: np.ndarray, H: float, notes: list[str]) -> list[_Atom]:
+    """A correction (訂正): the old value crossed out (one or two lines through it),
+    the new one written above or below. When glyphs straddle a long horizontal
+    stroke and other glyphs lie clearly off it, only the others are read (note
+    ``correction``, which sends the field to review)."""
+    for sx0, sy0, sx1, sy1 in _strikes(raw, H):
+        cross = [a for a in atoms if a.y0 < sy1 and a.y1 > sy0 and sx0 <= a.cx <= sx1 and a.h >= 0.3 * H]
+        if not cross:
+            continue
+        hs = float(np.median([a.h for a in cross]))
+        mid = (sy0 + sy1) / 2
+        # the struck glyphs have their middle on the strike
+        struck = [a for a in cross if abs((a.y0 + a.y1) / 2 - mid) <= 0.35 * hs + (sy1 - sy0) / 2]
+        if not struck:
+            continue
+        others = [a for a in atoms if a not in struck and abs((a.y0 + a.y1) / 2 - mid) > 0.5 * hs + (sy1 - sy0) / 2]
+        if not any(a.h >= 0.5 * hs for a in others):
+            continue
+        notes.append("correction")
+        return others
+    return atoms
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -353,6 +395,7 @@ class HandwritingEngine:
             return Reading("", 1.0, self.name, (), ("empty",))
         # first pass: text height from the components of the raw ink, to size the line filter
         H0 = _text_height([a for a in _components(ink) if a.area >= 4])
+        raw_ink = ink
         ink, combs, notes = remove_rules(ink, H0 if H0 >= 6 else None)
         atoms = [a for a in _components(ink) if a.area >= 2]
         notes = list(notes)
@@ -366,6 +409,7 @@ class HandwritingEngine:
         atoms, dropped = self._clean(atoms, H, notes)
         if not atoms:
             return Reading("", 0.95 if dropped else 1.0, self.name, (), tuple(notes + ["empty"]))
+        atoms = _corrected_line(atoms, raw_ink, H, notes) or atoms
         H = _text_height([a for a in atoms if a.fixed is None] or atoms)
         self._stroke_fix = _stroke_fix(ink, H) if self.thin_bold else 0
         base = float(np.median([a.y1 for a in atoms if a.fixed is None and a.h >= 0.6 * H] or [max(a.y1 for a in atoms)]))
