@@ -35,6 +35,11 @@ CASES = [
      None),
     ("auto_ambiguous_disagree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.5, None, True,
      None),
+    # disagreeing on an ambiguous cell: the digit model's reading unless it is unsure
+    ("auto_ambiguous_hand_shown", "auto", "quantity", ("40", 0.99), ("40", 0.99), ("46", 0.8), 0.5, "46", True,
+     "handwriting"),
+    ("auto_ambiguous_hand_unsure", "auto", "quantity", ("40", 0.6), ("40", 0.6), ("46", 0.4), 0.5, "40", True,
+     "fake"),
 ]
 
 
