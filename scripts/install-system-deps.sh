@@ -9,6 +9,8 @@ tessdir=$(ls -d /usr/share/tesseract-ocr/*/tessdata 2>/dev/null | sort | tail -n
 [ -n "$tessdir" ] && [ -f "$tessdir/jpn.traineddata" ] || need+=(tesseract-ocr-jpn)
 [ -n "$tessdir" ] && [ -f "$tessdir/eng.traineddata" ] || need+=(tesseract-ocr-eng)
 [ -n "$tessdir" ] && [ -f "$tessdir/osd.traineddata" ] || need+=(tesseract-ocr-osd)
+# the Japanese script model: a second, independently trained reader that free text must agree with
+[ -n "$tessdir" ] && [ -f "$tessdir/Japanese.traineddata" ] || need+=(tesseract-ocr-script-jpan)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v fc-list >/dev/null 2>&1 || need+=(fontconfig)
 # Japanese fonts: used by the sample generator (several faces on purpose) and the template preview.

@@ -45,3 +45,20 @@ def test_missing_language_data_is_a_clear_error(tmp_path):
     with pytest.raises(EngineError) as exc:
         TesseractEngine(tessdata=tmp_path)
     assert "tesseract-ocr-jpn" in str(exc.value) and "Tesseract" in exc.value.ja
+
+
+def test_free_text_is_checked_by_the_japanese_script_model(tesseract):
+    # installed by scripts/install-system-deps.sh (tesseract-ocr-script-jpan)
+    assert tesseract.second_text_lang == "Japanese"
+    crop = make_crop(render_text("六角ボルト"), type="text")
+    second = tesseract.read_variant(crop)
+    assert second.text.replace(" ", "") == "六角ボルト"
+    # an English-only field keeps to eng for its second read
+    eng_crop = make_crop(render_text("BOLT"), type="text", lang="eng")
+    assert tesseract._second_lang(eng_crop) is None
+
+
+def test_allowed_values_restrict_the_second_read(tesseract):
+    crop = make_crop(render_text("箱"), type="text", allowed=("個", "本", "箱", "kg"))
+    second = tesseract.read_restricted(crop)
+    assert second is not None and set(second.text) <= set("個本箱kg") and second.text == "箱"
