@@ -29,6 +29,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),
+    "from_other_columns": ("読めなかった値の代わりに 数量×単価＝金額 から求めた値を表示",
+                           "shown: the value the other two of quantity x unit price = amount give"),
     "due_before_order": ("納期が注文日より前", "due date is before the order date"),
     "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),

@@ -1,8 +1,11 @@
 """Cross-field rules: the values of one page -> a ``Record`` with status ok / review.
 
-Nothing here changes a value. A rule that fails flags *every* value that could be the
-wrong one (we cannot know which), and may leave a hint in ``Record.notes`` for the
-clerk (``lines[3].amount: quantity x unit_price = 1200``); it never corrects.
+A rule that fails flags *every* value that could be the wrong one (we cannot know
+which) and leaves a hint in ``Record.notes`` for the clerk (``lines[3].amount: quantity
+x unit_price = 1200``). Values change in one case only, and stay flagged: of quantity,
+unit price and amount, when exactly one is a doubtful reading (or could not be read at
+all) and the other two are not, it is shown as what the other two give
+(``from_other_columns``); the reading stays in ``raw_text``.
 
 What flags what:
 
@@ -111,30 +114,70 @@ def _key_columns(template: Template, row: dict[str, Value], extra: tuple[str, ..
 def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
     row = f.rows[i]
     q, p, a = (row.get(k) for k in ("quantity", "unit_price", "amount"))
+    if q is None or p is None or a is None:
+        return
     nq, np_, na = _num(q), _num(p), _num(a)
+    if [nq, np_, na].count(None) == 1:
+        _fill_from_others(f, i, {"quantity": nq, "unit_price": np_, "amount": na}, notes)
+        return
     if nq is None or np_ is None or na is None:
         return
     product = nq * np_
-    if product == product.to_integral_value():
-        ok = na == product
-    else:  # 3.5 x 3 = 10.5: a written 10 or 11 is a rounding, not a misread
-        ok = na in (product.to_integral_value(rounding="ROUND_FLOOR"),
-                    product.to_integral_value(rounding="ROUND_CEILING"))
-    if ok:
+    if _amount_ok(na, product):
         return
     for name in ("quantity", "unit_price", "amount"):
         f.row(i, name, "amount_mismatch")
     notes.append(f"{_label(row, 'amount')}: quantity x unit_price = {_fmt(product)}, amount read {_fmt(na)}")
-    # A hint for the clerk when exactly one of the three is doubtful. Never applied.
+    # When exactly one of the three is a doubtful reading, the other two decide what it
+    # should be: that value is shown (still for review), the reading stays in raw_text.
     doubtful = [k for k, v in (("quantity", q), ("unit_price", p), ("amount", a))
                 if any(code_of(r) in DOUBTFUL_READING for r in v.reasons)]
     if len(doubtful) == 1:
-        k = doubtful[0]
-        guess = {"amount": product,
-                 "quantity": na / np_ if np_ else None,
-                 "unit_price": na / nq if nq else None}[k]
-        if guess is not None and (k != "quantity" or guess == guess.to_integral_value()):
-            notes.append(f"{_label(row, k)}: the other two say {_fmt(guess)} (not applied)")
+        _apply_guess(f, i, doubtful[0], {"quantity": nq, "unit_price": np_, "amount": na}, notes)
+
+
+def _amount_ok(na: Decimal, product: Decimal) -> bool:
+    if product == product.to_integral_value():
+        return na == product
+    # 3.5 x 3 = 10.5: a written 10 or 11 is a rounding, not a misread
+    return na in (product.to_integral_value(rounding="ROUND_FLOOR"),
+                  product.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def _guess(k: str, n: dict) -> Decimal | None:
+    nq, np_, na = n["quantity"], n["unit_price"], n["amount"]
+    if k == "amount":
+        g = nq * np_
+        return g if g == g.to_integral_value() else None
+    if k == "quantity":
+        g = na / np_ if np_ else None
+        return g if g is not None and g > 0 and g == g.to_integral_value() else None
+    g = na / nq if nq else None
+    return g if g is not None and g > 0 and g == g.quantize(Decimal("0.01")) else None
+
+
+def _apply_guess(f: _Flagger, i: int, k: str, n: dict, notes: list[str]) -> None:
+    g = _guess(k, n)
+    if g is None:
+        return
+    v = f.rows[i][k]
+    text = _fmt(g)
+    f.rows[i][k] = replace(v, value=int(g) if k == "quantity" else g, text=text, status="review",
+                           reasons=tuple(dict.fromkeys(v.reasons + ("from_other_columns",))))
+    notes.append(f"{_label(f.rows[i], k)}: shown as {text}, what the other two say (read {v.raw_text!r})")
+
+
+def _fill_from_others(f: _Flagger, i: int, n: dict, notes: list[str]) -> None:
+    """A cell of quantity / unit price / amount that could not be read (``unreadable``,
+    ``not_a_number``), the other two read cleanly: show what they say, for review."""
+    k = next(name for name, x in n.items() if x is None)
+    v = f.rows[i][k]
+    if not {code_of(r) for r in v.reasons} & {"unreadable", "not_a_number"}:
+        return  # empty on the paper: nothing to fill
+    others = [f.rows[i][o] for o in n if o != k]
+    if any(o.status != "ok" for o in others):
+        return
+    _apply_guess(f, i, k, n, notes)
 
 
 def _fmt(d: Decimal) -> str:

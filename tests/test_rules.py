@@ -147,14 +147,37 @@ def test_order_rules(rows, header_kw, template_kw, reason, expected):
     assert (reason in rec.reasons) == bool(expected)
     others = [c for c in rec.reasons if c != reason]
     assert rec.status == ("review" if expected or others else "ok")
-    assert set(others) <= {"empty_required", "low_confidence"}  # from the header / the row built
+    # from the header / the row built, or the doubtful value shown as the other two say
+    assert set(others) <= {"empty_required", "low_confidence", "from_other_columns"}
 
 
-def test_amount_mismatch_never_corrects_but_hints():
+def test_one_doubtful_of_three_shows_what_the_other_two_say():
     row = order_row(0, quantity="11", low="quantity")
     rec = order_record([row])
-    assert rec.rows[0]["quantity"].value == 11  # unchanged
-    assert any("quantity" in n and "10" in n and "not applied" in n for n in rec.notes)
+    q = rec.rows[0]["quantity"]
+    assert q.value == 10 and q.text == "10" and q.raw_text == "11"  # the reading is kept as raw text
+    assert q.status == "review" and {"low_confidence", "amount_mismatch", "from_other_columns"} <= set(q.reasons)
+    assert any("quantity" in n and "10" in n and "'11'" in n for n in rec.notes)
+
+
+def test_two_doubtful_of_three_are_left_as_read():
+    row = order_row(0, quantity="11", low="quantity")
+    row["amount"] = replace(row["amount"], status="review", reasons=("engines_disagree",))
+    rec = order_record([row])
+    assert rec.rows[0]["quantity"].value == 11 and "from_other_columns" not in rec.rows[0]["quantity"].reasons
+
+
+def test_an_unreadable_amount_is_filled_from_quantity_and_price_for_review():
+    row = order_row(0, amount="")
+    row["amount"] = replace(row["amount"], status="review", reasons=("unreadable",), confidence=0.0)
+    rec = order_record([row])
+    a = rec.rows[0]["amount"]
+    assert a.text == "1200" and a.status == "review" and "from_other_columns" in a.reasons
+
+
+def test_an_amount_left_blank_on_the_paper_is_not_filled():
+    rec = order_record([order_row(0, amount="")])
+    assert rec.rows[0]["amount"].text == "" and rec.status == "ok"
 
 
 def test_missing_required_header_field_gets_a_placeholder():
