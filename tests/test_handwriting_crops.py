@@ -52,3 +52,24 @@ def test_a_crossed_out_value_is_not_read(engine):
     assert r.text == text and "correction" in r.notes and "correction" in REASONS
     assert all("correction" not in engine.read_image(*_case(p)[::2]).notes
                for p in CASES if not p.name.startswith("correction"))
+
+
+def test_one_loop_tells_a_wide_zero_from_touching_digits():
+    from faxflow.ocr.engines.handwriting import _Atom, _one_loop
+
+    def atom(mask):
+        ys, xs = np.nonzero(mask)
+        return _Atom(mask, int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1, area=int(mask.sum()))
+
+    wide0 = np.zeros((40, 80), np.uint8)
+    cv2.ellipse(wide0, (40, 20), (34, 14), 0, 0, 360, 1, 4)
+    assert _one_loop(atom(wide0 > 0))
+    two = np.zeros((40, 80), np.uint8)  # "00" touching
+    cv2.ellipse(two, (21, 20), (17, 14), 0, 0, 360, 1, 4)
+    cv2.ellipse(two, (57, 20), (17, 14), 0, 0, 360, 1, 4)
+    assert not _one_loop(atom(two > 0))
+    ten = np.zeros((40, 80), np.uint8)  # "10" touching: a stroke beside the loop
+    cv2.line(ten, (6, 4), (6, 36), 1, 4)
+    cv2.ellipse(ten, (44, 20), (30, 14), 0, 0, 360, 1, 4)
+    cv2.line(ten, (6, 20), (14, 20), 1, 4)
+    assert not _one_loop(atom(ten > 0))

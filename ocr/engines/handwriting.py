@@ -251,6 +251,26 @@ def _components(ink: np.ndarray) -> list[_Atom]:
     return out
 
 
+def _one_loop(a: _Atom) -> bool:
+    """The component is one closed loop spanning nearly all of its width (a wide
+    written 0, an O), not two digits touching (two loops, or a loop beside a stroke)."""
+    sub = a.mask[a.y0 : a.y1, a.x0 : a.x1].astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(1 - np.pad(sub, 1), connectivity=4)
+    holes = [stats[k] for k in range(2, n) if stats[k][4] >= max(4, 0.01 * a.w * a.h)]
+    if len(holes) != 1:
+        return False
+    hx, hy, hw, hh = holes[0][0] - 1, holes[0][1] - 1, holes[0][2], holes[0][3]
+    if not (hx <= 0.25 * a.w and a.w - (hx + hw) <= 0.25 * a.w and hw >= 0.5 * a.w):
+        return False
+    # beside the hole, at its middle height, one wall on each side -- not a wall and
+    # a separate stroke (a 1 leaning on the 0)
+    for y in range(hy + int(0.3 * hh), hy + int(0.7 * hh) + 1):
+        row = sub[y]
+        if len(_runs(row[:hx + 1])) >= 2 or len(_runs(row[hx + hw:])) >= 2:
+            return False
+    return True
+
+
 def _text_height(atoms: list[_Atom]) -> float:
     if not atoms:
         return 0.0
@@ -553,6 +573,8 @@ class HandwritingEngine:
                 c, q, _ = self._char_from_probs(p, allowed)
                 if c != REJECT and q >= 0.97 and atoms[i].w <= 1.05 * H:
                     keep_whole.add(i)
+                elif c != REJECT and q >= 0.5 and _one_loop(atoms[i]):
+                    keep_whole.add(i)  # a wide, flat 0: one loop spanning the component
         pieces: list[_Atom] = []
         for i, a in enumerate(atoms):
             if a.fixed:
