@@ -23,6 +23,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "out_of_range": ("値が範囲外", "value out of range"),
     "year_inferred": ("年を推定した", "year was inferred"),
     "year_unknown": ("年が書かれておらず推定できない", "no year written and none to infer it from"),
+    "year_from_doubtful_header": ("年を、確認が必要な注文日（または台帳の年）から補った",
+                                  "the year comes from the order date (or the ledger's year), which is itself for review"),
     "weekday_mismatch": ("曜日が日付と一致しない", "the weekday does not match the date"),
     "correction": ("訂正 (二重線で消した値) があり、新しい値を読んだ", "a value was crossed out; the new one was read"),
     "separator_guessed": ("日付の区切り (/) が読めず、位置を推定した", "the date's separator (/) was not read; its place was guessed"),

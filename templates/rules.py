@@ -15,7 +15,10 @@ What flags what:
 * order, ``partial_row``: a row with something written but a key column (the table's
   ``key`` column, ``part_no``, ``quantity``) empty -> every value of the row.
 * order, check ``amount``: quantity x unit_price != amount (all three read) ->
-  ``amount_mismatch`` on the three. A fractional product may be rounded either way.
+  ``amount_mismatch`` on the three; one of the three empty while the other two are
+  filled -> ``partial_row`` on it. A fractional product may be rounded either way.
+* M/D dates in the rows whose year came from a header value (order date, ledger year)
+  that is itself for review -> ``year_from_doubtful_header``.
 * order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
 * ledger, ``partial_row``: the key column empty, or none of in_qty/out_qty/balance written.
 * ledger, check ``balance``: balance != previous balance + in_qty - out_qty ->
@@ -136,6 +139,29 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
         _apply_guess(f, i, doubtful[0], {"quantity": nq, "unit_price": np_, "amount": na}, notes)
 
 
+def _has_year(raw: str) -> bool:
+    import unicodedata
+
+    raw = unicodedata.normalize("NFKC", raw or "")
+    return len(re.findall(r"\d+", raw)) >= 3 or bool(re.search(r"令和|平成|昭和|[RHS]\s*\.?\s*\d", raw))
+
+
+def _doubtful_year_source(template: Template, f: _Flagger) -> None:
+    """An M/D date in the rows takes its year from the page (the ledger's written year, or
+    the order date): when that value is itself for review, so is the year of each."""
+    source = None
+    if template.year_hint and template.year_hint in f.header and not f.header[template.year_hint].empty:
+        source = f.header[template.year_hint]
+    elif "order_date" in f.header and not f.header["order_date"].empty:
+        source = f.header["order_date"]
+    if source is None or source.status == "ok":
+        return
+    for i, row in enumerate(f.rows):
+        for name, v in row.items():
+            if v.value_type == "date" and v.value is not None and not _has_year(v.raw_text):
+                f.row(i, name, "year_from_doubtful_header")
+
+
 def _amount_ok(na: Decimal, product: Decimal) -> bool:
     if product == product.to_integral_value():
         return na == product
@@ -168,12 +194,17 @@ def _apply_guess(f: _Flagger, i: int, k: str, n: dict, notes: list[str]) -> None
 
 
 def _fill_from_others(f: _Flagger, i: int, n: dict, notes: list[str]) -> None:
-    """A cell of quantity / unit price / amount that could not be read (``unreadable``,
-    ``not_a_number``), the other two read cleanly: show what they say, for review."""
+    """One of quantity / unit price / amount has no value while the other two have. Empty
+    on the page (faint print lost, or really left blank): flagged ``partial_row``, not
+    filled. Ink that could not be read (``unreadable``, ``not_a_number``): when the other
+    two read cleanly, shown as what they give, for review."""
     k = next(name for name, x in n.items() if x is None)
     v = f.rows[i][k]
+    if v.empty and not v.reasons:
+        f.row(i, k, "partial_row")
+        return
     if not {code_of(r) for r in v.reasons} & {"unreadable", "not_a_number"}:
-        return  # empty on the paper: nothing to fill
+        return
     others = [f.rows[i][o] for o in n if o != k]
     if any(o.status != "ok" for o in others):
         return
@@ -301,6 +332,8 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
                             f.row(i, name, "due_before_order")
     elif kind == "ledger" and "balance" in checks:
         _check_balance(f, notes)
+
+    _doubtful_year_source(template, f)
 
     if not align_ok:
         f.all("alignment_doubtful")

@@ -119,6 +119,9 @@ ORDER_CASES = [
     ("amount-rounding-too-far", [order_row(0, quantity="3", unit_price="3.5", amount="12")], {}, {},
      "amount_mismatch", {"0.quantity", "0.unit_price", "0.amount"}),
     ("amount-missing-no-check", [order_row(0, amount="")], {}, {}, "amount_mismatch", set()),
+    # ... but a priced line without its amount (faint print lost?) is asked about
+    ("amount-missing-is-asked", [order_row(0, amount="")], {}, {}, "partial_row", {"0.amount"}),
+    ("price-missing-is-asked", [order_row(0, unit_price="")], {}, {}, "partial_row", {"0.unit_price"}),
     ("amount-check-off", [order_row(0, amount="1300")], {}, {"checks": ("due_date",)}, "amount_mismatch", set()),
     ("amount-second-row-only", [order_row(0), order_row(1, amount="999")], {}, {}, "amount_mismatch",
      {"1.quantity", "1.unit_price", "1.amount"}),
@@ -148,7 +151,7 @@ def test_order_rules(rows, header_kw, template_kw, reason, expected):
     others = [c for c in rec.reasons if c != reason]
     assert rec.status == ("review" if expected or others else "ok")
     # from the header / the row built, or the doubtful value shown as the other two say
-    assert set(others) <= {"empty_required", "low_confidence", "from_other_columns"}
+    assert set(others) <= {"empty_required", "low_confidence", "from_other_columns", "partial_row"}
 
 
 def test_one_doubtful_of_three_shows_what_the_other_two_say():
@@ -175,9 +178,24 @@ def test_an_unreadable_amount_is_filled_from_quantity_and_price_for_review():
     assert a.text == "1200" and a.status == "review" and "from_other_columns" in a.reasons
 
 
-def test_an_amount_left_blank_on_the_paper_is_not_filled():
-    rec = order_record([order_row(0, amount="")])
-    assert rec.rows[0]["amount"].text == "" and rec.status == "ok"
+def test_a_blank_price_between_quantity_and_amount_is_flagged_not_filled():
+    # lost print or left blank on purpose: a clerk decides, nothing is made up
+    rec = order_record([order_row(0, unit_price="")])
+    p = rec.rows[0]["unit_price"]
+    assert p.status == "review" and p.text == "" and "partial_row" in p.reasons
+
+
+def test_year_of_row_dates_is_doubtful_when_the_order_date_is():
+    header = order_header()
+    header["order_date"] = replace(header["order_date"], status="review", reasons=("low_confidence",))
+    row = order_row(0, due_date="2026-12-05")
+    row["due_date"] = replace(row["due_date"], raw_text="12/5")
+    with_year = order_row(1, due_date="2026-12-05")
+    with_year["due_date"] = replace(with_year["due_date"], raw_text="2026/12/5")
+    rec = order_record([row, with_year], header=header)
+    assert "year_from_doubtful_header" in rec.rows[0]["due_date"].reasons
+    assert "year_from_doubtful_header" not in rec.rows[1]["due_date"].reasons
+    assert order_record([row]).rows[0]["due_date"].status == "ok"  # a sure order date: a sure year
 
 
 def test_missing_required_header_field_gets_a_placeholder():
