@@ -73,3 +73,12 @@ def test_one_loop_tells_a_wide_zero_from_touching_digits():
     cv2.ellipse(ten, (44, 20), (30, 14), 0, 0, 360, 1, 4)
     cv2.line(ten, (6, 20), (14, 20), 1, 4)
     assert not _one_loop(atom(ten > 0))
+
+
+def test_a_rejected_glyph_inside_a_number_shows_its_best_digit_but_stays_doubtful(engine):
+    from faxflow.ocr.engines.handwriting import DEFAULT_THRESHOLD
+
+    image, text, ftype = _case(next(DATA.glob("guess1__*.png")))
+    r = engine.read_image(image, ftype)
+    assert r.text == text and "guessed" in r.notes
+    assert min(r.char_confidences) < 0.5 and r.confidence < DEFAULT_THRESHOLD

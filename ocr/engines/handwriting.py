@@ -56,6 +56,7 @@ SEPARATOR_CONFIDENCE = 0.97  # a dot or a dash found by its size and place
 CHAR_BONUS = -0.05  # log-probability added per character in the segmentation search
 # (a bonus split single digits more often than it kept touching ones apart: measured)
 MAX_GROUP = 4  # at most this many atoms make one character
+GUESS_FLOOR = 0.05  # a rejected glyph inside a number shows its best digit if at least this likely
 
 
 @dataclass(eq=False)
@@ -447,6 +448,8 @@ class HandwritingEngine:
             # ink, but nothing like a character: a lone tick, a scribble, a word -- the
             # cell is not simply empty, so let a person look
             return Reading("", min(0.3, 1.0 - mark_conf + 0.3), self.name, (), tuple(notes + ["only-marks"]))
+        if self._guess_rejected(chars, allowed):
+            notes.append("guessed")
         if field_type == "date":
             chars = self._date_separators(chars, notes)
         if not chars:
@@ -692,6 +695,28 @@ class HandwritingEngine:
                 chars = [c for c in chars if c not in cs]
                 chars.insert(first, merged)
         return chars
+
+    def _guess_rejected(self, chars: list[_Char], allowed: str, floor: float = GUESS_FLOOR) -> bool:
+        """A rejected glyph left inside a number (after marks at the ends were dropped)
+        becomes its likeliest allowed digit (or '/'), keeping its low confidence
+        (below p(reject) <= 0.5, so the field is still reviewed): the clerk sees the
+        best guess instead of '?', and it is often right. -> whether any was guessed."""
+        cls = self.model.classes
+        guessed = False
+        for c in chars:
+            if c.text != REJECT or c.probs is None:
+                continue
+            p = c.probs.copy()
+            if "/" not in allowed and "/" in cls and "1" in cls:
+                p[cls.index("1")] += p[cls.index("/")]
+            best, q = None, 0.0
+            for i, ch in enumerate(cls):
+                if ch != REJECT and ch in allowed and ch in DIGITS + "/" and p[i] > q:
+                    best, q = ch, float(p[i])
+            if best is not None and q >= floor:
+                c.text, c.conf = best, min(c.conf, q)
+                guessed = True
+        return guessed
 
     def _date_separators(self, chars: list[_Char], notes: list[str]) -> list[_Char]:
         """'1' or '/'? A stroke alone cannot say; the shape of a date can (M/D, Y/M/D with
