@@ -411,6 +411,7 @@ class HandwritingEngine:
     def read_image(self, image: np.ndarray, field_type: str = "integer") -> Reading:
         """``read`` on a bare image (uint8, 0 = ink) for a field of ``field_type``."""
         allowed = ALLOWED.get(field_type, ALLOWED["text"])
+        self._lattice = None
         ink = binarize(image)
         if not ink.any():
             return Reading("", 1.0, self.name, (), ("empty",))
@@ -452,6 +453,11 @@ class HandwritingEngine:
             notes.append("guessed")
         if field_type == "date":
             chars = self._date_separators(chars, notes)
+            if chars and not _plausible_date("".join(c.text for c in chars)) and not combs:
+                best = self._date_beam()
+                if best is not None:
+                    chars = best
+                    notes.append("date-constrained")
         if not chars:
             return Reading("", min(0.95, mark_conf), self.name, (), tuple(notes + ["empty"]))
         text = "".join(c.text for c in chars)
@@ -670,6 +676,7 @@ class HandwritingEngine:
                 chars.append(_Char(c, q, x0, x1, y0, y1, prej, p))
             e = s
         chars.reverse()
+        self._lattice = (pieces, scored)
         return self._check_splits(chars, pieces, atoms, allowed)
 
     def _check_splits(self, chars: list[_Char], pieces: list[_Atom], atoms: list[_Atom], allowed: str) -> list[_Char]:
@@ -717,6 +724,62 @@ class HandwritingEngine:
                 c.text, c.conf = best, min(c.conf, q)
                 guessed = True
         return guessed
+
+    def _date_beam(self, width: int = 30) -> list[_Char] | None:
+        """The likeliest reading of the last free-text lattice that is a plausible date
+        (M/D, Y/M/D): a beam search over the same segmentation candidates, any class
+        of each (not only its best), fixed dots/dashes kept (a stray dot may be
+        skipped). Each character keeps the probability of the class it was given, so
+        a glyph forced away from its best class reads doubtful. None: no such date."""
+        if self._lattice is None:
+            return None
+        pieces, scored = self._lattice
+        n = len(pieces)
+        cls = self.model.classes
+        emit = [i for i, c in enumerate(cls) if c in DIGITS + "/-"]
+        beams: list[dict[str, tuple[float, list[_Char]]]] = [dict() for _ in range(n + 1)]
+        beams[0][""] = (0.0, [])
+
+        def add(pos: int, text: str, score: float, chars: list[_Char]) -> None:
+            if not _date_prefix(text):
+                return
+            old = beams[pos].get(text)
+            if old is None or score > old[0]:
+                beams[pos][text] = (score, chars)
+
+        for s0 in range(n):
+            if len(beams[s0]) > width:
+                keep = sorted(beams[s0].items(), key=lambda kv: -kv[1][0])[:width]
+                beams[s0] = dict(keep)
+            for text, (score, chars) in list(beams[s0].items()):
+                p0 = pieces[s0]
+                if p0.fixed:
+                    if p0.fixed == "#speck":
+                        add(s0 + 1, text, score, chars)
+                        continue
+                    ch = "/" if p0.fixed == "," else p0.fixed
+                    c = _Char(ch, SEPARATOR_CONFIDENCE, p0.x0, p0.x1, p0.y0, p0.y1)
+                    add(s0 + 1, text + ch, score + math.log(SEPARATOR_CONFIDENCE) + CHAR_BONUS, chars + [c])
+                    if p0.fixed in ".,":  # a speck of noise
+                        add(s0 + 1, text, score + math.log(0.2), chars)
+                    continue
+                for e in range(s0 + 1, min(n, s0 + MAX_GROUP) + 1):
+                    if (s0, e) not in scored:
+                        continue
+                    _, _, _, prej, pr = scored[(s0, e)]
+                    group = pieces[s0:e]
+                    x0, x1 = min(g.x0 for g in group), max(g.x1 for g in group)
+                    y0, y1 = min(g.y0 for g in group), max(g.y1 for g in group)
+                    for k in emit:
+                        q = float(pr[k])
+                        if q < 1e-4:
+                            continue
+                        c = _Char(cls[k], q, x0, x1, y0, y1, prej, pr)
+                        add(e, text + cls[k], score + math.log(q) + CHAR_BONUS, chars + [c])
+        done = [(sc, ch) for t, (sc, ch) in beams[n].items() if _plausible_date(t)]
+        if not done:
+            return None
+        return max(done, key=lambda d: d[0])[1]
 
     def _date_separators(self, chars: list[_Char], notes: list[str]) -> list[_Char]:
         """'1' or '/'? A stroke alone cannot say; the shape of a date can (M/D, Y/M/D with
@@ -783,6 +846,18 @@ class HandwritingEngine:
 
 
 _DATE = re.compile(r"^(?:(\d{2,4})[/.-])?(\d{1,2})[/.-](\d{1,2})$")
+
+
+def _date_prefix(text: str) -> bool:
+    """Can ``text`` still grow into a date (Y/M/D or M/D, one kind of separator)?"""
+    parts = re.split(r"[/.-]", text)
+    if len(parts) > 3 or any(len(p) > 4 for p in parts) or "" in parts[:-1]:
+        return False
+    if len(parts) >= 2 and any(len(p) > 2 for p in parts[1:]):
+        return False
+    if len(parts) == 3 and len(parts[0]) < 2:
+        return False
+    return len(set(re.findall(r"[/.-]", text))) <= 1
 
 
 def _plausible_date(text: str) -> bool:
