@@ -4,17 +4,21 @@ The steps, in this order (each reads what the one before left):
 
 1. **binarize** - divide by a background estimate (uneven light in phone photos, grey
    paper, edge shadows); then one threshold for black-and-white input (FAX), raised
-   locally for faint strokes in grey scans and photos. FAX halftones (dithered areas)
-   are found tile by tile and blurred before their own threshold, so dithered text
-   turns into solid strokes instead of dust. The desk around a photographed sheet is
-   cut away.
+   locally for faint strokes in grey scans and photos. Black-and-white input is
+   otherwise left exactly as it came, unless it is a halftone: a page sent in photo
+   mode (dots *with holes between them* in at least 2 % of its ~4 mm tiles; FAX
+   standard mode judged at its own line height) is blurred and thresholded as a
+   whole, so dithered text turns into solid strokes instead of dust. Thin or broken
+   strokes of light print are not a halftone (they were blurred into blobs before).
+   The desk around a photographed sheet is cut away.
 2. **remove FAX streaks** - thin lines along a scan axis that run into the edge of the
    scan over at least a tenth of the page, usually all of it (dirt on the scanner
    glass, transmission errors). Done in scan coordinates, before deskewing, because
    that is where they are straight. Form ruling never reaches the edge of the scan,
    and a frame line ending in a corner is kept.
 3. **despeckle** - small components far from characters and from other small blobs
-   (sizes scale with dpi).
+   (sizes scale with dpi). Light print broken into speck-sized pieces keeps its
+   pieces: they have more ink around them than random specks ever have.
 4. **FAX header** - a thin line of small text at the very top of the received image
    (sender, number, date, page), with nothing of the form touching it, is whitened.
    It is looked for before turning the page (the header is at the top of what was
@@ -288,31 +292,76 @@ def _threshold(norm: np.ndarray) -> float:
 def dither_mask(ink: np.ndarray, dpi: float) -> np.ndarray | None:
     """Where the ink is a halftone (dots, not strokes): uint8 mask at full size, or None.
 
-    In a dithered area most ink pixels have at most one 4-neighbour (dots, checkerboards);
-    in strokes almost none do. Measured per ~4 mm tile.
+    Measured per ~4 mm tile. A halftone mixes ink and paper at the pixel scale in
+    both directions: many ink pixels with at most one 4-neighbour (dots) *and* many
+    paper pixels enclosed by ink on three or four sides (the holes between dots), or,
+    in a light tone, ink that is almost all single dots. Thin or broken strokes of
+    light print have the lonely ink pixels (a 1-px diagonal stroke has no
+    4-neighbours) but hardly any holes: they are not a halftone. FAX standard mode
+    stretched to square pixels repeats each scan line, which hides the holes: such a
+    page (no ink one pixel tall anywhere) is judged on a copy squeezed back to half
+    the height.
+    A page with halftone in at least 2 % of its inked tiles was sent in photo mode:
+    all of it is treated alike (rules and text there are dithered too, if less
+    visibly; what a tile test misses reads much worse). Fewer such tiles are left as
+    they are: a few tiles of thin print can look like that, a small picture is no
+    field to read.
     """
     h, w = ink.shape
-    b = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY)[1]
-    nb = cv2.filter2D(b, -1, _CROSS, borderType=cv2.BORDER_CONSTANT)
-    iso = cv2.bitwise_and(ink, _below(nb, 2))  # ink with at most one 4-neighbour
     tile = max(12, int(round(dpi * 0.16)))
     th, tw = max(1, h // tile), max(1, w // tile)
-    ink_d = cv2.resize(ink, (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
-    iso_d = cv2.resize(iso, (tw, th), interpolation=cv2.INTER_AREA).astype(np.float32)
-    limit = 0.5 if dpi >= 150 else 0.75  # thin strokes at low dpi look a little dotty
-    inked = ink_d > 0.015 * 255
-    dith = inked & (iso_d > limit * ink_d)
-    if np.count_nonzero(dith) < 3:
+    work = ink
+    if _rows_stretched(ink):
+        # ink where both lines of a pair are (a line half-way between two scan lines,
+        # interpolated, would fill the holes again)
+        work = cv2.resize(ink, (w, max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        work = cv2.threshold(work, 191, 255, cv2.THRESH_BINARY)[1]
+    dith, inked = _halftone_tiles(work, (tw, th))
+    if np.count_nonzero(dith) < max(3.0, _PHOTO_MODE * np.count_nonzero(inked)):
         return None
-    if np.count_nonzero(dith) >= 0.25 * max(1, np.count_nonzero(inked)):
-        # A FAX sent in photo mode is dithered all over (thin rules turn into dotted
-        # lines a tile may not recognise): treat the whole page alike.
-        return np.full((h, w), 255, np.uint8)
-    dith = cv2.dilate(dith.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
-    return cv2.resize(dith, (w, h), interpolation=cv2.INTER_NEAREST)
+    return np.full((h, w), 255, np.uint8)
+
+
+def _rows_stretched(ink: np.ndarray) -> bool:
+    """Every scan line at least twice (FAX standard mode stretched to square pixels):
+    (almost) no ink is one pixel tall. Measured: 0 on all stretched pages, >= 0.0004
+    of the ink on pages scanned at square pixels."""
+    b = ink > 0
+    n = np.count_nonzero(b)
+    if n < 1000:
+        return False
+    single = b[1:-1] & ~b[:-2] & ~b[2:]  # (the first and last row cannot tell)
+    return bool(np.count_nonzero(single) <= 1e-4 * n)
+
+
+def _halftone_tiles(ink: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(halftone, inked): bool per tile of ``size`` (tiles across, down)."""
+    b = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY)[1]
+    nb = cv2.filter2D(b, -1, _CROSS, borderType=cv2.BORDER_CONSTANT)
+    nb8 = cv2.filter2D(b, -1, _RING, borderType=cv2.BORDER_CONSTANT)
+    iso = (b > 0) & (nb <= 1)  # ink with at most one 4-neighbour
+    holes = (b == 0) & (nb >= 3)  # paper with ink on three or four sides
+    dots = (b > 0) & (nb8 == 0)  # ink with no neighbour at all
+
+    def mean(m: np.ndarray) -> np.ndarray:
+        return cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+
+    ink_d, iso_d, holes_d, dots_d = mean(b), mean(iso), mean(holes), mean(dots)
+    inked = ink_d > 0.015
+    dith = inked & (((iso_d >= _ISO_SHARE * ink_d) & (holes_d >= _HOLE_SHARE * ink_d))
+                    | (dots_d >= _DOT_SHARE * ink_d))
+    return dith, inked
+
+
+# Shares of a tile's ink that make it a halftone. Measured on generated FAXes (per
+# ~4 mm tile, 120 pages): thresholded pages had at most 1 % of their inked tiles so
+# (most none), dithered pages 6-95 %.
+_ISO_SHARE, _HOLE_SHARE, _DOT_SHARE = 0.3, 0.2, 0.5
+_PHOTO_MODE = 0.02  # share of the inked tiles that makes a page dithered
 
 
 _CROSS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+_RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.float32)
 
 
 def _rebinarize_dithered(norm: np.ndarray, ink: np.ndarray, mask: np.ndarray, dpi: float) -> np.ndarray:
@@ -449,7 +498,9 @@ def despeckle(ink: np.ndarray, dpi: float) -> tuple[np.ndarray, int]:
     20 px with none within 2 mm. A decimal point, a colon or a dakuten sits closer
     than that to its characters, even in small print; what goes is dust in margins
     and empty cells (where it would make an empty field look written), also next to
-    the cell's ruling. Sizes scale with dpi.
+    the cell's ruling. Small blobs keep each other when there are three within that
+    distance, or 10 px of other ink (not ruling) within 2 mm: the pieces of light
+    print broken into fragments. Sizes scale with dpi.
     """
     labels, stats = _components(ink)
     remove = _speckles(labels, stats, dpi)
@@ -495,7 +546,21 @@ def _speckles(labels: np.ndarray, stats: np.ndarray, dpi: float, *, blurred: boo
         k = 2 * r + 1
         around = cv2.boxFilter(centres, cv2.CV_32F, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
         touch[idx[around[cy, cx] >= 3]] = True  # itself and at least two others
+    # Light print broken into fragments: each piece is small, but together they are
+    # much more ink than specks scattered at random ever put within 2 mm of each other.
+    # Anything but ruling and frames counts.
+    elig = np.where(np.maximum(w, h) <= 15 * mm, 1, 0).astype(np.uint8)
+    elig[0] = 0
+    k = 2 * r2 + 1
+    mass = cv2.boxFilter(elig[labels], cv2.CV_32F, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    others = mass[cy, cx] - area[idx]
+    crowd = others >= _CROWD_INK * (dpi / 200.0) ** 2
+    touch1[idx[crowd]] = True
+    touch2[idx[crowd]] = True
     return is_small & (((area <= tiny) & ~touch1) | ((area > tiny) & ~touch2))
+
+
+_CROWD_INK = 10  # px of other ink within 2 mm (at 200 dpi) that keep a small blob
 
 
 def _keep_lut(remove: np.ndarray) -> np.ndarray:
