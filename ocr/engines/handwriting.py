@@ -56,6 +56,7 @@ SEPARATOR_CONFIDENCE = 0.97  # a dot or a dash found by its size and place
 CHAR_BONUS = -0.05  # log-probability added per character in the segmentation search
 # (a bonus split single digits more often than it kept touching ones apart: measured)
 MAX_GROUP = 4  # at most this many atoms make one character
+WIDE_ZERO_Q = 0.9  # a component up to 1.6 H wide read as '0' at least this sure stays whole
 GUESS_FLOOR = 0.05  # a rejected glyph inside a number shows its best digit if at least this likely
 
 
@@ -203,7 +204,7 @@ def _comb_teeth(atoms: list[_Atom], width: int) -> tuple[list[_Atom], list[float
     writing, regularly spaced. -> (atoms without the teeth, divider x-positions
     across the whole crop). A written '1' ends on the baseline, not below it."""
     def thin_upright(a: _Atom, H: float) -> bool:
-        return (a.w <= max(4, 0.15 * H) and 0.2 * H <= a.h <= 1.0 * H and a.area >= 0.5 * a.w * a.h)
+        return (a.w <= max(4, 0.2 * H) and 0.2 * H <= a.h <= 1.0 * H and a.area >= 0.5 * a.w * a.h)
 
     big = [a for a in atoms if a.area >= 4]
     if len(big) < 4:
@@ -250,6 +251,13 @@ def _components(ink: np.ndarray) -> list[_Atom]:
         x, y, w, h, a = stats[i]
         out.append(_Atom(lab == i, int(x), int(y), int(x + w), int(y + h), area=int(a)))
     return out
+
+
+def _holes(a: _Atom) -> int:
+    """Number of enclosed paper regions (loops) of a component."""
+    sub = a.mask[a.y0 : a.y1, a.x0 : a.x1].astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(1 - np.pad(sub, 1), connectivity=4)
+    return sum(1 for k in range(2, n) if stats[k][4] >= max(4, 0.01 * a.w * a.h))
 
 
 def _one_loop(a: _Atom) -> bool:
@@ -584,6 +592,8 @@ class HandwritingEngine:
                     keep_whole.add(i)
                 elif c != REJECT and q >= 0.5 and _one_loop(atoms[i]):
                     keep_whole.add(i)  # a wide, flat 0: one loop spanning the component
+                elif c == "0" and q >= WIDE_ZERO_Q and atoms[i].w <= 1.6 * H and _holes(atoms[i]) <= 1:
+                    keep_whole.add(i)  # a wide 0, open or lopsided, that reads as one
         pieces: list[_Atom] = []
         for i, a in enumerate(atoms):
             if a.fixed:
