@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import MINCHO, make_crop, render_text
+from conftest import GOTHIC, MINCHO, make_crop, render_text
 
 pytestmark = pytest.mark.tesseract
 
@@ -62,3 +62,46 @@ def test_allowed_values_restrict_the_second_read(tesseract):
     crop = make_crop(render_text("箱"), type="text", allowed=("個", "本", "箱", "kg"))
     second = tesseract.read_restricted(crop)
     assert second is not None and set(second.text) <= set("個本箱kg") and second.text == "箱"
+
+
+def _binary(image: np.ndarray) -> np.ndarray:
+    return np.where(image < 128, 0, 255).astype(np.uint8)  # like a crop
+
+
+@pytest.mark.parametrize("text,ftype,expected", [
+    ("20,952", "money", "20,952"),
+    ("299-7060", "part_number", "299-7060"),
+    ("10800", "quantity", "10800"),
+])
+def test_slashed_zeros_are_read_as_zeros(tesseract, text, ftype, expected):
+    # IPA Gothic, a common Japanese font, slashes its zero; Tesseract reads it 8/9/6
+    from faxflow.ocr.read import FieldReader
+
+    reading = FieldReader(tesseract).read(make_crop(_binary(render_text(text, font=GOTHIC)), type=ftype))
+    assert reading.text.replace(" ", "") == expected and "engines_disagree" not in reading.notes
+
+
+@pytest.mark.parametrize("text", ["8", "φ", "日", "0", "B", "6", "9", "θ"])
+def test_only_slashed_zeros_are_redrawn(text):
+    from faxflow.ocr.engines.tesseract import unslash_zeros
+
+    fonts = [MINCHO] + ([GOTHIC] if text != "0" else [])  # (IPA Gothic's 0 is the slashed one)
+    for font in fonts:
+        image = _binary(render_text(text, size=40, font=font))
+        assert np.array_equal(unslash_zeros(image), image), (text, font)
+    slashed = _binary(render_text("0", size=40, font=GOTHIC))
+    assert not np.array_equal(unslash_zeros(slashed), slashed)
+
+
+@pytest.mark.parametrize("name,ftype,expected", [
+    ("slashed_zero_299-7060.png", "part_number", "299-7060"),  # read 299-7068 before
+])
+def test_slashed_zeros_of_a_real_scan(tesseract, name, ftype, expected):
+    import cv2
+    from pathlib import Path
+
+    from faxflow.ocr.read import FieldReader
+
+    image = cv2.imread(str(Path(__file__).parent / "data" / "ocr" / name), cv2.IMREAD_GRAYSCALE)
+    reading = FieldReader(tesseract).read(make_crop(image, type=ftype))
+    assert reading.text == expected and "engines_disagree" not in reading.notes

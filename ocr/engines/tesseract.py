@@ -115,6 +115,52 @@ def close_gaps(image: np.ndarray, max_gap: float = 0.6) -> np.ndarray:
     return image[:, keep]
 
 
+def unslash_zeros(image: np.ndarray) -> np.ndarray:
+    """Slashed zeros (0 with a diagonal stroke, common in monospaced and dot-matrix print)
+    redrawn as plain rings: Tesseract's models never saw one and read 8, 9 or 6 - the
+    same wrong digit in both reads, i.e. a silent error (seen: 20952 -> 29952).
+
+    A slashed zero is a digit-shaped component (taller than wide) with exactly two holes
+    that overlap vertically and sit one higher than the other: an 8's holes are one
+    above the other without overlap, a φ's side by side at the same height."""
+    import cv2
+
+    ink = (image < 128).astype(np.uint8)
+    contours, hier = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if hier is None:
+        return image
+    hier = hier[0]
+    out = None
+    for i, c in enumerate(contours):
+        if hier[i][3] != -1:
+            continue  # a hole
+        x, y, w, h = cv2.boundingRect(c)
+        if h < 10 or not 1.1 <= h / max(w, 1) <= 2.8:
+            continue
+        holes, k = [], hier[i][2]
+        while k != -1:
+            if cv2.contourArea(contours[k]) >= 0.03 * w * h:
+                holes.append(cv2.boundingRect(contours[k]))
+            k = hier[k][0]
+        if len(holes) != 2:
+            continue
+        (_, a0, _, ah), (_, b0, _, bh) = holes
+        overlap = min(a0 + ah, b0 + bh) - max(a0, b0)
+        shift = abs((a0 + ah / 2) - (b0 + bh / 2))
+        if overlap < 0.25 * min(ah, bh) or shift < 0.15 * h:
+            continue  # an 8 (one hole above the other) or a φ (side by side)
+        filled = np.zeros_like(ink)
+        cv2.drawContours(filled, [c], -1, 1, thickness=-1)
+        area = int(np.count_nonzero(ink[y:y + h, x:x + w] & filled[y:y + h, x:x + w]))
+        sw = max(1, int(round(area / max(cv2.arcLength(c, True), 1.0))))  # stroke width
+        inner = cv2.erode(filled, np.ones((2 * sw + 1, 2 * sw + 1), np.uint8))
+        if out is None:
+            out = image.copy()
+        out[filled > 0] = 255
+        out[(filled > 0) & (inner == 0)] = 0
+    return image if out is None else out
+
+
 # (text height px, blur) of each read. Typed fields: the first read (primary language)
 # and the restricted read at TYPED; when they disagree, both again at TYPED_MORE and a
 # vote. Free text: 'jpn' and the Japanese script model at TEXT must agree; else
@@ -252,7 +298,7 @@ class TesseractEngine:
         return None
 
     def _at(self, crop: FieldCrop, look: tuple[int, int]) -> np.ndarray:
-        image = crop.image
+        image = unslash_zeros(crop.image)
         if crop.spec.type != "text" and not crop.spec.multiline:
             image = close_gaps(image)
         return at_height(image, look[0], crop.spec.multiline, look[1])
