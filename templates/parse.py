@@ -144,6 +144,8 @@ def text_key(s: str) -> str:
 def _norm_part(s: str) -> str:
     s = "".join(s.split())
     s = _DASH_RE.sub("-", s)
+    # a FAXed hyphen in a code comes out as a tilde as often as as a hyphen
+    s = re.sub(r"(?<=[A-Za-z0-9])[~〜～](?=[A-Za-z0-9])", "-", s)
     # Japanese OCR reads a hyphen as the kanji 一 (one); between ASCII letters/digits of a
     # product code it can be nothing else.
     s = re.sub(r"(?<=[A-Za-z0-9])一(?=[A-Za-z0-9])", "-", s)
@@ -494,6 +496,14 @@ def _candidates_part(text: str, pattern: re.Pattern) -> list[str]:
     return found
 
 
+def _dash_restored(text: str, pattern: re.Pattern) -> list[str]:
+    """The code with one hyphen put back where it fits the pattern ('HB4207' ->
+    'HB-4207'): a thin printed hyphen is the first thing a FAX loses."""
+    if "-" in text:
+        return []
+    return [c for c in (text[:i] + "-" + text[i:] for i in range(1, len(text))) if pattern.fullmatch(c)]
+
+
 def _allowed_match(text: str, spec: FieldSpec) -> str | None:
     """The allowed value ``text`` stands for (exact, or the same letters in another case)."""
     allowed = []
@@ -552,7 +562,12 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                 pat = None
             if pat is not None and not pat.fullmatch(text):
                 fixes = _candidates_part(text, pat) if type_ == "part_number" else []
-                if len(fixes) == 1:
+                dashed = _dash_restored(text, pat) if type_ == "part_number" and not fixes else []
+                if len(dashed) == 1:
+                    notes.append(f"dash:{text}->{dashed[0]}")
+                    value = text = dashed[0]
+                    problems.append("separator_guessed")
+                elif len(fixes) == 1:
                     for a, b in zip(text, fixes[0]):
                         if a != b:
                             notes.append(f"lookalike:{a}->{b}")

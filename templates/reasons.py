@@ -27,7 +27,8 @@ REASONS: dict[str, tuple[str, str]] = {
                                   "the year comes from the order date (or the ledger's year), which is itself for review"),
     "weekday_mismatch": ("曜日が日付と一致しない", "the weekday does not match the date"),
     "correction": ("訂正 (二重線で消した値) があり、新しい値を読んだ", "a value was crossed out; the new one was read"),
-    "separator_guessed": ("日付の区切り (/) が読めず、位置を推定した", "the date's separator (/) was not read; its place was guessed"),
+    "separator_guessed": ("区切り文字 (/ や -) が読めず、位置を推定した",
+                          "a separator (/ or -) was not read; its place was guessed"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),

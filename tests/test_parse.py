@@ -382,3 +382,28 @@ def test_digits_that_make_no_month_day_stay_not_a_date(raw):
 
     p = parse_text(raw, FieldSpec(name="due", type="date"), ref_date=dt.date(2026, 3, 1))
     assert p.value is None and "not_a_date" in p.problems
+
+
+CODE = r"^([A-Z]{2}-\d{4}|\d[A-Z]-\d{3}|\d{3}-\d{4})$"
+
+
+@pytest.mark.parametrize("raw,text,guessed", [
+    ("HB 4207", "HB-4207", True),    # the hyphen lost, a gap left
+    ("9999555", "999-9555", True),   # lost without a gap: one place fits the pattern
+    ("PN~3598", "PN-3598", False),   # a FAXed hyphen read as a tilde is a hyphen
+    ("AB-1234", "AB-1234", False),
+])
+def test_part_number_hyphen_restored_from_the_pattern(raw, text, guessed):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="part_no", type="part_number", pattern=CODE))
+    assert p.text == text and ("separator_guessed" in p.problems) is guessed
+
+
+def test_part_number_hyphen_not_guessed_when_two_places_fit():
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text("AB1234", FieldSpec(name="part_no", type="part_number", pattern=r"^(AB-\d{4}|AB1-\d{3})$"))
+    assert p.text == "AB1234" and any(q.startswith("pattern:") for q in p.problems)
