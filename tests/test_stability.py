@@ -49,7 +49,7 @@ def test_mtime_change_with_same_size_restarts_the_clock():
 
 
 def test_next_ready_in_says_how_long_to_sleep():
-    tr = StabilityTracker(2.0)
+    tr = StabilityTracker(2.0, complete=None)
     assert tr.next_ready_in(0.0) is None
     tr.update(P, 1, 1, now=0.0)
     tr.update(Path("b.pdf"), 1, 1, now=1.5)
@@ -142,3 +142,53 @@ def test_candidates_lists_only_regular_visible_files_oldest_first(tmp_path):
     os.utime(tmp_path / "a 注文.png", (now - 50, now - 50))
     assert [p.name for p in candidates(tmp_path)] == ["b.pdf", "a 注文.png"]
     assert candidates(tmp_path / "missing") == []
+
+
+def test_a_whole_file_is_taken_after_the_quick_wait_a_truncated_one_after_the_full():
+    tr = StabilityTracker(2.0, quick_seconds=0.5)
+    whole, cut = Path("whole.tif"), Path("cut.tif")
+    tr.update(whole, 10, 1, now=0.0)
+    tr.update(cut, 10, 1, now=0.0)
+    assert tr.next_ready_in(0.0) == 0.5  # time to look at them
+    assert set(tr.to_check(0.6)) == {whole, cut}
+    tr.mark_complete(whole, True)
+    tr.mark_complete(cut, False)
+    assert tr.ready(0.6) == [whole]
+    assert tr.next_ready_in(0.6) == pytest.approx(1.4)  # the truncated one waits the full 2 s
+    assert set(tr.ready(2.0)) == {whole, cut}
+    tr.update(whole, 20, 2, now=2.1)  # it grew after all: judged again from scratch
+    assert whole not in tr.ready(2.2)
+
+
+def _formats(tmp_path):
+    """(name, whole bytes) of one file per accepted format, written by the real libraries."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.where(np.indices((200, 160)).sum(axis=0) % 7 == 0, 0, 255).astype(np.uint8))
+    out = []
+    for name, kw in (("a.pdf", dict(format="PDF")), ("a.jpg", dict(format="JPEG")), ("a.png", dict(format="PNG")),
+                     ("a.tif", dict(format="TIFF", compression="group4")),
+                     ("b.tif", dict(format="TIFF", save_all=True, append_images=[img.copy()], compression="tiff_lzw"))):
+        buf = io.BytesIO()
+        (img.convert("1") if "group4" in kw.values() else img).save(buf, **kw)
+        out.append((name, buf.getvalue()))
+    return out
+
+
+def test_looks_complete_on_whole_and_truncated_files(tmp_path):
+    from faxflow.ingest.stability import looks_complete
+
+    for name, data in _formats(tmp_path):
+        whole = tmp_path / name
+        whole.write_bytes(data)
+        assert looks_complete(whole), name
+        for keep in (0.5, 0.9):  # a copy still under way
+            part = tmp_path / ("part_" + name)
+            part.write_bytes(data[: int(len(data) * keep)])
+            assert not looks_complete(part), (name, keep)
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    assert not looks_complete(other)  # unknown formats always wait the full time
