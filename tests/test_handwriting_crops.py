@@ -116,3 +116,10 @@ def test_an_implausible_date_is_reread_as_the_likeliest_plausible_one(engine):
         assert r.confidence < DEFAULT_THRESHOLD
     assert _date_prefix("12/") and _date_prefix("2026/1") and not _date_prefix("7/615")
     assert not _date_prefix("1/2-3") and not _plausible_date("13/2") and _plausible_date("12/31")
+
+
+def test_a_small_mark_high_up_beyond_the_number_is_no_digit(engine):
+    """An apostrophe-like tick up and to the right of '48' was read as a '1'; a 5's
+    detached hat (as wide as a digit) must still join its 5."""
+    image, text, ftype = _case(next(DATA.glob("high_mark1__*.png")))
+    assert engine.read_image(image, ftype).text == text

@@ -509,6 +509,12 @@ class HandwritingEngine:
             if overl:
                 continue  # a piece of a character (a 5's hat, a broken stroke)
             mid = (a.y0 + a.y1) / 2
+            if talls and a.w <= 0.3 * H and a.y1 <= base - 0.45 * H and (a.x0 >= max(t.x1 for t in talls) + 0.15 * H
+                                                      or a.x1 <= min(t.x0 for t in talls) - 0.15 * H):
+                # a small mark high up beyond either end (a tick, an apostrophe, a
+                # stray dash) -- not a 5's detached hat, which is as wide as a digit
+                a.fixed = "#speck"
+                continue
             if a.w <= 0.4 * H and a.h <= 0.45 * H and a.y1 >= base - 0.3 * H and mid >= base - 0.35 * H:
                 between = any(t.cx < a.cx for t in talls) and any(t.cx > a.cx for t in talls)
                 if a.h >= 1.5 * a.w and a.y1 > base + 0.05 * H and "," in allowed:
