@@ -414,6 +414,28 @@ def _guess_month_day(s: str, *, ref_date, today, year) -> tuple[dt.date, list[st
     return min(found, key=lambda f: (f[0] < anchor, abs((f[0] - anchor).days)))
 
 
+# digits a FAX or Tesseract takes for one another (the 0 of 2026 read as 6, 8 or 9)
+_DIGIT_TWINS = {"0": "689", "6": "05", "8": "03", "9": "04", "5": "6", "3": "8"}
+
+
+def _year_twin(ystr: str, to_year, mo: int, d: int, anchor: dt.date | None) -> dt.date | None:
+    """A written year far from the reference (2626 on an order of 2026, R97 for R07):
+    the one date whose year, one look-alike digit changed, lies within a year of the
+    reference. None when the year is plausible, or no single such fix exists."""
+    if anchor is None:
+        return None
+    year = to_year(int(ystr))
+    if abs(year - anchor.year) <= 1 and _date_or_none(year, mo, d) is not None:
+        return None
+    found = set()
+    for i, ch in enumerate(ystr):
+        for twin in _DIGIT_TWINS.get(ch, ""):
+            y = to_year(int(ystr[:i] + twin + ystr[i + 1:]))
+            if abs(y - anchor.year) <= 1 and _date_or_none(y, mo, d) is not None:
+                found.add(y)
+    return _date_or_none(found.pop(), mo, d) if len(found) == 1 else None
+
+
 def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[object, str, list[str]]:
     problems: list[str] = []
     inferred = False
@@ -432,6 +454,11 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
                 return None, s, ["not_a_date"]
             first, last = ERAS[era]
             date = _date_or_none(first.year + y - 1, mo, d)
+            fixed = _year_twin(m.group("y"), lambda v, f=first.year: f + v - 1, mo, d, ref_date or today)
+            if fixed is not None:
+                notes.append(f"lookalike:year {y}->{fixed.year - first.year + 1}")
+                problems.append("lookalike_corrected")
+                date = fixed
             if date is None:
                 return None, s, ["not_a_date"]
             notes.append(f"era:{era}{y}")
@@ -440,6 +467,11 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
                 problems.append("not_a_date:era")
         elif len(m.group("y")) == 4:
             date = _date_or_none(y, mo, d)
+            fixed = _year_twin(m.group("y"), lambda v: v, mo, d, ref_date or today)
+            if fixed is not None:
+                notes.append(f"lookalike:year {y}->{fixed.year}")
+                problems.append("lookalike_corrected")
+                date = fixed
         elif len(m.group("y")) == 2:
             date = _date_or_none(2000 + y, mo, d)
             if date is not None:

@@ -407,3 +407,29 @@ def test_part_number_hyphen_not_guessed_when_two_places_fit():
 
     p = parse_text("AB1234", FieldSpec(name="part_no", type="part_number", pattern=r"^(AB-\d{4}|AB1-\d{3})$"))
     assert p.text == "AB1234" and any(q.startswith("pattern:") for q in p.problems)
+
+
+@pytest.mark.parametrize("raw,text", [
+    ("2626/06/11", "2026-06-11"),   # the 0 of 2026 read as 6
+    ("2927/12/09", "2027-12-09"),
+    ("R97.08.23", "2025-08-23"),    # R07 with its 0 read as 9
+])
+def test_far_written_year_fixed_by_one_lookalike_digit_and_flagged(raw, text):
+    import datetime as dt
+
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="order_date", type="date"), today=dt.date(2026, 11, 23))
+    assert p.text == text and "lookalike_corrected" in p.problems
+
+
+@pytest.mark.parametrize("raw", ["2026/08/20", "令和8年12月5日", "2045年8月20日"])
+def test_plausible_or_unfixable_years_are_left_alone(raw):
+    import datetime as dt
+
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="order_date", type="date"), today=dt.date(2026, 11, 23))
+    assert "lookalike_corrected" not in p.problems
