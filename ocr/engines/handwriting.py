@@ -198,6 +198,52 @@ def remove_rules(ink: np.ndarray, text_h: float | None = None) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- components
 
 
+def _broken_pieces(small: list[_Atom], H: float) -> list[list[_Atom]]:
+    """Groups of small components that lie close together (<= 0.15 H apart) and together
+    are as tall as a character: a glyph a FAX or a thin pen broke into pieces, not
+    dots and dashes."""
+    n = len(small)
+    if n < 2:
+        return set()
+    gap = 0.15 * H
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        a = small[i]
+        for j in range(i + 1, n):
+            b = small[j]
+            dx = max(a.x0 - b.x1, b.x0 - a.x1, 0)
+            dy = max(a.y0 - b.y1, b.y0 - a.y1, 0)
+            if dx <= gap and dy <= gap:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[_Atom]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(small[i])
+    return [g for g in groups.values() if len(g) >= 2 and max(a.y1 for a in g) - min(a.y0 for a in g) >= 0.5 * H]
+
+
+def _join_broken(atoms: list[_Atom], H: float) -> list[_Atom]:
+    """Each group of ``_broken_pieces`` becomes one component."""
+    groups = _broken_pieces([a for a in atoms if a.h < 0.55 * H], H)
+    if not groups:
+        return atoms
+    gone = {id(a) for g in groups for a in g}
+    out = [a for a in atoms if id(a) not in gone]
+    for g in groups:
+        m = np.zeros_like(g[0].mask)
+        for a in g:
+            m |= a.mask
+        out.append(_Atom(m, min(a.x0 for a in g), min(a.y0 for a in g), max(a.x1 for a in g),
+                         max(a.y1 for a in g), area=sum(a.area for a in g)))
+    return sorted(out, key=lambda a: a.x0)
+
+
 def _comb_teeth(atoms: list[_Atom], width: int) -> tuple[list[_Atom], list[float]]:
     """Comb boxes whose horizontal line is already gone (the crop stage removed it):
     short, straight, upright dividers whose ends line up below (or above) the
@@ -443,6 +489,7 @@ class HandwritingEngine:
         H = _text_height([a for a in atoms if a.fixed is None] or atoms)
         self._stroke_fix = _stroke_fix(ink, H) if self.thin_bold else 0
         base = float(np.median([a.y1 for a in atoms if a.fixed is None and a.h >= 0.6 * H] or [max(a.y1 for a in atoms)]))
+        atoms = _join_broken(atoms, H)
         self._separators(atoms, H, base, allowed)
         if combs:
             chars = self._read_comb(atoms, combs, allowed)
