@@ -57,6 +57,7 @@ CHAR_BONUS = -0.05  # log-probability added per character in the segmentation se
 # (a bonus split single digits more often than it kept touching ones apart: measured)
 MAX_GROUP = 4  # at most this many atoms make one character
 WIDE_ZERO_Q = 0.9  # a component up to 1.6 H wide read as '0' at least this sure stays whole
+WL_FLAT = 1.7  # a character with a flat piece (a 5's hat, a 7's bar) may be this wide (x H)
 GUESS_FLOOR = 0.05  # a rejected glyph inside a number shows its best digit if at least this likely
 
 
@@ -696,7 +697,9 @@ class HandwritingEngine:
                     tall = p.h >= 0.7 * H and (y1c - y0c) >= 0.7 * H
                     if not same and tall and ov < 0.3 * min(p.w, x1 - x0):
                         break
-                    if max(x1, p.x1) - min(x0, p.x0) > 1.35 * H:
+                    # a flat piece (a 5's hat, a 7's bar) may stick out further
+                    flat = p.h < 0.45 * H or any(q.h < 0.45 * H for q in pieces[s:e])
+                    if max(x1, p.x1) - min(x0, p.x0) > (WL_FLAT if flat else 1.35) * H:
                         break
                 m = m | p.mask
                 x0, x1 = min(x0, p.x0), max(x1, p.x1)
