@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from faxflow.templates.errors import ExitCode, FaxflowError
+from faxflow.templates.errors import ExitCode, FaxflowError, InputError
 
 app = typer.Typer(
     help="faxflow: FAX order sheets and handwritten ledgers into checked data (SQLite + CSV).",
@@ -204,6 +204,39 @@ def templates_check(
     errors = sum(1 for p in problems if p.severity == "error")
     typer.echo(f"{len(names)} template(s) OK: {', '.join(names)}; {errors} error(s)")
     if errors:
+        raise typer.Exit(int(ExitCode.BAD_TEMPLATE))
+
+
+@templates_app.command("new")
+def templates_new(
+    name: str = typer.Argument(..., help="Name of the new template (lower case, digits, _), e.g. tanaka_order."),
+    image: Path = typer.Argument(..., help="A scan of the blank form (PDF, TIFF, PNG, JPEG)."),
+    home: Optional[Path] = HomeOption,
+    templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Folder to write to (default: the "
+                                                                     "workspace's templates/)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing template of that name."),
+) -> None:
+    """Draft a template from the blank form: boxes, table columns and rows found from its ruling."""
+    from faxflow.ingest.template_new import new_template
+
+    folder = templates_dir or (Path(home) / "templates" if home is not None else None)
+    if folder is None:
+        _fail(InputError("no workspace: give --home (or set FAXFLOW_HOME) or --dir",
+                         "作業フォルダが指定されていません（--home または --dir）"))
+    try:
+        result = new_template(name, image, folder, force=force)
+    except FaxflowError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {result.yaml_path} and {result.image_path.name} (a DRAFT: check it before use)")
+    typer.echo(f"  header fields: {', '.join(result.header) or 'none found'}")
+    typer.echo(f"  table: {len(result.columns)} columns ({', '.join(result.columns) or '-'}), {result.rows} rows")
+    typer.echo(f"  match keywords: {', '.join(result.keywords) or 'none found'}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}")
+    for p in result.problems:
+        typer.echo(f"  {p}", err=True)
+    typer.echo(f"next: faxflow templates preview {name}   (then --scan a_real_fax.tif)")
+    if result.errors:
         raise typer.Exit(int(ExitCode.BAD_TEMPLATE))
 
 

@@ -607,6 +607,11 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                     problems.append("lookalike_corrected")
                 else:
                     problems.append(f"pattern:{spec.pattern}")
+        if type_ == "part_number" and not spec.pattern and not spec.allowed and \
+                re.search(r"[A-Za-z0-9]\s+[A-Za-z0-9]", _nfkc(raw).strip()):
+            # 'COT 962 69': a gap inside a code is where a hyphen was lost as often as a
+            # printed space; with no pattern to tell, joining the parts is only a guess
+            problems.append("separator_guessed")
         if spec.allowed:
             hit = _allowed_match(text, spec)
             if hit is None:

@@ -433,3 +433,14 @@ def test_plausible_or_unfixable_years_are_left_alone(raw):
 
     p = parse_text(raw, FieldSpec(name="order_date", type="date"), today=dt.date(2026, 11, 23))
     assert "lookalike_corrected" not in p.problems
+
+
+def test_gap_inside_a_code_without_pattern_is_flagged():
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text("COT 962 69", FieldSpec(name="part_no", type="part_number"))
+    assert p.text == "COT96269" and "separator_guessed" in p.problems  # a lost hyphen? a clerk looks
+    assert parse_text("COT-962-69", FieldSpec(name="part_no", type="part_number")).problems == ()
+    # with a pattern the gap is settled by it (comb boxes read digit by digit)
+    assert parse_text("5 1 1 8 8 4", FieldSpec(name="n", type="part_number", pattern=r"^\d{6}$")).problems == ()

@@ -1,0 +1,72 @@
+"""`faxflow templates new`: a draft template from the blank form, checked against the
+hand-measured template of the same form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from faxflow.cli import app
+
+pytestmark = pytest.mark.tesseract
+ROOT = Path(__file__).resolve().parent.parent
+FORMS = ROOT / "templates" / "forms"
+
+
+def close(a, b, tol=8):
+    return all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ws")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(home)]).exit_code == 0
+    result = runner.invoke(app, ["templates", "new", "kawada_copy", str(FORMS / "kawada_order.png"),
+                                 "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    return home, result.output
+
+
+def test_draft_matches_the_hand_measured_template(drafted):
+    home, _ = drafted
+    draft = yaml.safe_load((home / "templates" / "kawada_copy.yaml").read_text(encoding="utf-8"))
+    truth = yaml.safe_load((FORMS / "kawada_order.yaml").read_text(encoding="utf-8"))
+    t_lines, d_lines = truth["tables"]["lines"], draft["tables"]["lines"]
+    assert d_lines["rows"]["count"] == t_lines["rows"]["count"]
+    assert abs(d_lines["rows"]["pitch"] - t_lines["rows"]["pitch"]) <= 2
+    assert list(d_lines["columns"]) == list(t_lines["columns"])  # every column named right, in order
+    for name, col in t_lines["columns"].items():
+        assert close(d_lines["columns"][name]["x"], col["x"]), name
+        assert d_lines["columns"][name]["type"] == col["type"], name
+    for name in ("order_no", "order_date", "buyer", "total"):
+        assert close(draft["fields"][name]["box"], truth["fields"][name]["box"]), name
+    assert "注文書" in draft["match"]["keywords"] and draft["kind"] == "order"
+    assert draft["checks"] == ["amount", "due_date"]
+
+
+def test_draft_loads_and_previews(drafted):
+    home, output = drafted
+    assert "table: 8 columns" in output and "14 rows" in output
+    runner = CliRunner()
+    check = runner.invoke(app, ["templates", "check", "--home", str(home)])
+    assert check.exit_code == 0 and "kawada_copy" in check.output
+    out = home / "prev.png"
+    prev = runner.invoke(app, ["templates", "preview", "kawada_copy", "--home", str(home), "-o", str(out)])
+    assert prev.exit_code == 0 and out.stat().st_size > 10_000
+
+
+def test_existing_template_is_not_overwritten(drafted):
+    home, _ = drafted
+    result = CliRunner().invoke(app, ["templates", "new", "kawada_copy", str(FORMS / "kawada_order.png"),
+                                      "--home", str(home)])
+    assert result.exit_code != 0 and "--force" in result.output
+
+
+def test_bad_name_is_refused(tmp_path):
+    result = CliRunner().invoke(app, ["templates", "new", "Tanaka Order", str(FORMS / "kawada_order.png"),
+                                      "--dir", str(tmp_path)])
+    assert result.exit_code != 0 and not list(tmp_path.iterdir())
