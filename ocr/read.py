@@ -2,7 +2,9 @@
 
 * ``printed``: Tesseract reads the cell; numeric, date and part-number fields (and
   fields with a list of ``allowed`` values) are read a second time with only the
-  characters they may hold, free text a second time at another scale. If the two
+  characters they may hold, free text a second time by another model and, when the two
+  agree, a third time at another scale (all three must agree: free text has no pattern
+  to check it). If the two
   (parsed) values differ the engine reads again (``read_more``), the value most reads
   agree on is kept (``vote``) and the reading carries ``engines_disagree`` (-> review).
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
@@ -106,6 +108,10 @@ class FieldReader:
                 return primary
             second = variant(crop)
         if _same(primary, second, crop, ref_date):
+            confirm = getattr(self.printed, "read_confirm", None)
+            third = confirm(crop) if confirm is not None else None
+            if third is not None and not _same(primary, third, crop, ref_date):
+                return _flag(primary, "engines_disagree")
             return replace(primary, confidence=max(primary.confidence, second.confidence))
         more = getattr(self.printed, "read_more", None)
         readings = [primary, second] + (list(more(crop)) if more is not None else [])

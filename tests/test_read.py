@@ -125,3 +125,21 @@ def test_a_valid_value_wins_a_tie():
     crop = make_crop(INK, type="part_number", pattern=r"^[A-Z]{2}-\d{4}$")
     reading = FieldReader(engine).read(crop)
     assert reading.text == "AB-1234" and "engines_disagree" in reading.notes
+
+
+def test_free_text_two_models_agree_but_a_third_read_does_not():
+    from faxflow.templates.types import Reading
+
+    class Three(FakeEngine):
+        def read_variant(self, crop):
+            return Reading(text="ボルトセット", confidence=0.99, engine=self.name)
+
+        def read_confirm(self, crop):
+            return Reading(text=self.third, confidence=0.99, engine=self.name)
+
+    crop = make_crop(INK, type="text")
+    engine = Three({"f": ("ボルトセット", 0.99)})
+    engine.third = "ボルトセット"
+    assert "engines_disagree" not in FieldReader(engine).read(crop).notes
+    engine.third = "ホルトセット"  # the dakuten seen at one scale only: a clerk looks
+    assert "engines_disagree" in FieldReader(engine).read(crop).notes
