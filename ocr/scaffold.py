@@ -47,7 +47,7 @@ COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("due_date", "date", ", hint: auto", ("納期", "納入日", "納品日", "納入期日", "希望日")),
     ("in_qty", "quantity", ", hint: auto", ("入庫", "受入")),
     ("out_qty", "quantity", ", hint: auto", ("出庫", "払出")),
-    ("balance", "integer", ", hint: auto", ("残高", "在庫", "残数")),
+    ("balance", "quantity", ", hint: auto", ("残高", "在庫", "残数")),
     ("staff", "text", "", ("担当", "確認")),
     ("date", "date", ", hint: auto", ("日付", "月日", "年月日")),
     ("note", "text", "", ("備考", "メモ", "摘要")),
@@ -248,6 +248,12 @@ def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text, dp
         h = c.box[3] - c.box[1]
         label = _read_box(ink, (c.box[0], c.box[1] - int(0.9 * h), c.box[2], c.box[1] - 3), read_text)
         hit = _lookup(label, HEADER_WORDS)
+        if hit is None:  # a unit printed after the box: [    ] 年度
+            right = (c.box[2] + 3, c.box[1], c.box[2] + int(1.3 * h), c.box[3])
+            if not any(_overlap((right[0], right[2]), (d.box[0], d.box[2])) > 0.3
+                       and _overlap((right[1], right[3]), (d.box[1], d.box[3])) > 0.5 for d in cells):
+                label = _read_box(ink, right, read_text)
+                hit = _lookup(label, [w for w in HEADER_WORDS if w[0] == "year"])  # only a year reads so
         if hit is None or hit[0] in {x[0] for x in draft.header}:
             continue
         draft.header.append((*hit, c.box, label))
@@ -309,8 +315,11 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
     if draft.table_box is not None:
         x0, y0, x1, y1 = draft.table_box
         name_key = "entries" if draft.kind == "ledger" else "lines"
-        out += ["tables:", f"  {name_key}:", f"    box: [{x0}, {y0}, {x1}, {y1}]",
-                f"    rows: {{pitch: {draft.pitch}, count: {draft.rows}}}"]
+        out += ["tables:", f"  {name_key}:", f"    box: [{x0}, {y0}, {x1}, {y1}]"]
+        if draft.kind == "ledger":  # photographed, often curved pages: rows follow the lines
+            out.append(f"    rows: {{from: ruling}}   # {draft.rows} rows of {draft.pitch} px on the blank form")
+        else:
+            out.append(f"    rows: {{pitch: {draft.pitch}, count: {draft.rows}}}")
         key = next((c[0] for c in draft.columns if c[0] in ("part_no", "date", "description")), None)
         if key:
             out.append(f"    key: {key}")

@@ -70,3 +70,18 @@ def test_bad_name_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["templates", "new", "Tanaka Order", str(FORMS / "kawada_order.png"),
                                       "--dir", str(tmp_path)])
     assert result.exit_code != 0 and not list(tmp_path.iterdir())
+
+
+def test_ledger_draft(tmp_path):
+    result = CliRunner().invoke(app, ["templates", "new", "ledger_copy", str(FORMS / "ledger_nyushukko.png"),
+                                      "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    draft = yaml.safe_load((tmp_path / "ledger_copy.yaml").read_text(encoding="utf-8"))
+    truth = yaml.safe_load((FORMS / "ledger_nyushukko.yaml").read_text(encoding="utf-8"))
+    assert draft["kind"] == "ledger" and draft["year_from"] == "year" and draft["checks"] == ["balance"]
+    assert close(draft["fields"]["year"]["box"], truth["fields"]["year"]["box"])
+    d, t = draft["tables"]["entries"], truth["tables"]["entries"]
+    assert list(d["columns"]) == list(t["columns"]) and d["rows"] == t["rows"] == {"from": "ruling"}
+    for name, col in t["columns"].items():
+        assert close(d["columns"][name]["x"], col["x"]), name
+    assert "入出庫台帳" in draft["match"]["keywords"]
