@@ -248,8 +248,9 @@ def test_streaks_removed_table_grid_kept():
         yy = t["y0"] + r * t["row"]
         band = got[yy - 3: yy + 4, t["x0"]: t["x1"]].any(axis=0)
         assert band.mean() > 0.97, r
-    # and the text is intact
-    want = ink_of(base)
+    # and the text is intact (as clean_page leaves it without streaks: thin print is
+    # made a pixel bolder, see test_clean_fax.py)
+    want = ink_of(clean_page(page_of(base), detect_orientation=False).image)
     assert iou(got, want) > 0.97
 
 

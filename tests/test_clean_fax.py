@@ -10,7 +10,8 @@ as ingest hands them to clean_page (square pixels):
 * thresholded_standard.png - FAX standard mode (204x98, stretched to square pixels),
   text mode (threshold 150);
 * dithered_fs_standard.png - FAX standard mode in photo mode (Floyd-Steinberg dither):
-  shaded headings and dithered text.
+  shaded headings and dithered text;
+* thresholded_scan300.png - a 300-dpi black-and-white scan (threshold 156) of normal print.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from faxflow.ocr import clean as C
+from faxflow.templates.types import Page
 
 DATA = Path(__file__).parent / "data" / "clean"
 THRESHOLDED = [("light_print_scan200.png", 200.0), ("light_print_fax_reduced.png", 204.0),
@@ -105,3 +107,41 @@ def test_specks_on_a_light_print_page_still_go(name, dpi):
     out, n = C.despeckle(noisy, dpi)
     assert n >= 20  # (a few land within 2 mm of each other and keep each other)
     assert np.count_nonzero((out > 0) & (ink == 0)) <= 5 * 9
+
+
+# -- thin print ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,dpi", THRESHOLDED[:2], ids=[n for n, _ in THRESHOLDED[:2]])
+def test_thin_print_is_made_a_pixel_bolder(name, dpi):
+    ink = C._below(load(name), 128)
+    out, done = C.thicken_thin_print(ink, dpi)
+    assert done
+    assert not np.any((ink > 0) & (out == 0))  # nothing taken away
+    grown = np.count_nonzero(out) / np.count_nonzero(ink)
+    assert 1.5 < grown < 2.5  # one pixel bolder, not blobs
+    # strokes one or two pixels wide now have an inside
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    assert np.count_nonzero(cv2.erode(out, cross)) > 2 * np.count_nonzero(cv2.erode(ink, cross))
+
+
+@pytest.mark.parametrize("name,dpi", [("thresholded_scan300.png", 300.0), ("thresholded_standard.png", 204.0),
+                                      ("dithered_fs_standard.png", 204.0)])
+def test_print_wide_enough_is_not_thickened(name, dpi):
+    # 300 dpi: strokes are wide enough; FAX standard mode: every scan line is doubled
+    ink = C._below(load(name), 128)
+    out, done = C.thicken_thin_print(ink, dpi)
+    assert not done and out is ink
+
+
+def test_clean_page_thickens_thin_fax_print_but_not_its_specks():
+    grey = load("light_print_fax_reduced.png")
+    noisy = grey.copy()
+    rng = np.random.default_rng(5)
+    far = cv2.dilate(C._below(grey, 128), np.ones((33, 33), np.uint8)) == 0
+    ys, xs = np.nonzero(far[3:-3, 3:-3])
+    for i in rng.choice(len(ys), size=min(15, len(ys)), replace=False):
+        noisy[ys[i] + 3: ys[i] + 5, xs[i] + 3: xs[i] + 5] = 0
+    page = Page(sha256="ab" * 32, source_name="fax.tif", index=0, image=noisy, dpi=204.0, notes=())
+    out = C.clean_page(page, detect_orientation=False)
+    assert "thin-print-thickened" in out.notes
+    got = out.image < 128
+    assert np.count_nonzero(got & far) <= 2 * 9  # the specks went (bolder) with them
