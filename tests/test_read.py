@@ -31,6 +31,8 @@ CASES = [
     ("auto_looks_hand", "auto", "date", ("1215", 0.5), ("1215", 0.5), ("12/5", 0.96), 0.9, "12/5", False,
      "handwriting"),
     ("auto_looks_printed", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.1, "40", False, "fake"),
+    # a little handwritten (0.15-0.3): both engines read, and must agree
+    ("auto_slightly_hand", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.2, None, True, None),
     ("auto_ambiguous_agree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("40", 0.99), 0.5, "40", False,
      None),
     ("auto_ambiguous_disagree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.5, None, True,
