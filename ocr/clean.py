@@ -501,6 +501,8 @@ def _erase_band(view: np.ndarray, c0: int, c1: int, r0: int, r1: int) -> None:
 # 3. thin print
 # ====================================================================================
 THIN_INTERIOR = 0.35  # interior share of character ink below which print is thin
+THIN_INTERIOR_HEAVY = 0.25  # ... from which on it must also be broken into pieces
+_PIECE_PX = 6  # median component size (px at 200 dpi) of print broken into pieces
 
 
 def thicken_thin_print(ink: np.ndarray, dpi: float, *, components=None) -> tuple[np.ndarray, bool]:
@@ -532,9 +534,15 @@ def thicken_thin_print(ink: np.ndarray, dpi: float, *, components=None) -> tuple
     n = np.count_nonzero(text)
     if n < 500:
         return ink, False
-    inner = cv2.erode(text, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
-    if np.count_nonzero(inner) >= THIN_INTERIOR * n:
+    inner = np.count_nonzero(cv2.erode(text, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))) / n
+    if inner >= THIN_INTERIOR:
         return ink, False
+    if inner >= THIN_INTERIOR_HEAVY:
+        # thin, but is it broken? Heavy print at FAX resolution is as thin but whole
+        # (made bolder it read worse); light print falls apart into tiny pieces.
+        area = stats[1:, cv2.CC_STAT_AREA][lut[1:] > 0]
+        if area.size == 0 or np.median(area) > _PIECE_PX * (dpi / 200.0) ** 2:
+            return ink, False
     return cv2.dilate(ink, np.ones((2, 2), np.uint8)), True
 
 
