@@ -18,8 +18,9 @@ The steps, in this order (each reads what the one before left):
    and a frame line ending in a corner is kept.
 3. **thin print** - black-and-white print whose strokes are one or two pixels wide
    (light toner, a low threshold, a sheet FAXed shrunk; not FAX standard mode, whose
-   scan lines are doubled) is made one pixel bolder (2x2 dilation): it reads much
-   better so, and survives deskewing. Note ``thin-print-thickened``.
+   scan lines are doubled; nor heavy print that is thin but whole) is made one pixel
+   bolder (2x2 dilation): it reads much better so, and survives deskewing. Note
+   ``thin-print-thickened``.
 4. **despeckle** - small components far from characters and from other small blobs
    (sizes scale with dpi). Light print broken into speck-sized pieces keeps its
    pieces: they have more ink around them than random specks ever have.
