@@ -161,7 +161,8 @@ class Pipeline:
         from faxflow.templates.rules import build_record
 
         record = build_record(sha256=page.sha256, page_index=page.index, template=template,
-                              header=header, rows=rows, align_ok=aligned.ok, align_score=aligned.score)
+                              header=header, rows=rows, align_ok=aligned.ok, align_score=aligned.score,
+                              faint=any(str(n).startswith("faint-print") for n in aligned.notes))
         from dataclasses import replace
 
         return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))

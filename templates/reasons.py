@@ -37,6 +37,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "due_before_order": ("納期が注文日より前", "due date is before the order date"),
     "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
+    "faint_print": ("印字が薄く、空欄の項目や行が消えている可能性がある",
+                    "faint print: empty fields (or whole rows) may have been lost"),
     "no_rows": ("明細行が1行も読み取れない", "no filled table row was found"),
     # page level
     "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),

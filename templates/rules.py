@@ -17,6 +17,8 @@ What flags what:
 * order, check ``amount``: quantity x unit_price != amount (all three read) ->
   ``amount_mismatch`` on the three; one of the three empty while the other two are
   filled -> ``partial_row`` on it. A fractional product may be rounded either way.
+* ``faint=True`` (alignment found under 60% of the form's own print): every empty
+  value ``faint_print``, and the record too (rows may have vanished whole).
 * M/D dates in the rows whose year came from a header value (order date, ledger year)
   that is itself for review -> ``year_from_doubtful_header``.
 * order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
@@ -254,7 +256,7 @@ def _check_balance(f: _Flagger, notes: list[str]) -> None:
 
 def build_record(*, sha256: str, page_index: int, template: Template, header: dict[str, Value],
                  rows: list[dict[str, Value]], align_ok: bool = True,
-                 align_score: float | None = None) -> Record:
+                 align_score: float | None = None, faint: bool = False) -> Record:
     """Apply the template's cross-field rules to one page's values (see the module
     docstring for what flags what) and decide the record's status: ``ok`` only when every
     value is ``ok`` and no page-level reason exists; else ``review`` with the union of the
@@ -334,6 +336,18 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
         _check_balance(f, notes)
 
     _doubtful_year_source(template, f)
+
+    if faint:
+        # much of the form's own print is missing (a washed-out FAX): an empty field may
+        # have lost its value, and whole rows may be gone - the page is asked about
+        record_reasons.append("faint_print")
+        for name, v in list(f.header.items()):
+            if v.empty:
+                f.head(name, "faint_print")
+        for i, row in enumerate(f.rows):
+            for name, v in list(row.items()):
+                if v.empty:
+                    f.row(i, name, "faint_print")
 
     if not align_ok:
         f.all("alignment_doubtful")

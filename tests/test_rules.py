@@ -327,3 +327,11 @@ def test_order_cell_empty_where_other_rows_have_it_is_flagged():
     assert "partial_row" in rec.rows[1]["unit_price"].reasons
     assert rec.rows[0]["unit_price"].status == "ok"
     assert all("partial_row" not in r["due_date"].reasons for r in rec.rows)
+
+
+def test_faint_page_flags_every_empty_value_and_the_page():
+    rec = order_record([order_row(0, description="")], faint=True)
+    assert rec.status == "review" and "faint_print" in rec.reasons
+    assert "faint_print" in rec.rows[0]["description"].reasons  # empty: maybe washed out
+    assert rec.rows[0]["part_no"].status == "ok"  # read values keep their own status
+    assert order_record([order_row(0, description="")]).status == "ok"
