@@ -85,7 +85,8 @@ def run_cmd(
     inbox: Optional[Path] = InboxArgument,
     home: Optional[Path] = HomeOption,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
-                                       help="Worker processes (default: [batch] jobs in faxflow.toml, else 1)."),
+                                       help="Worker processes (default: [batch] jobs in faxflow.toml, else one per CPU core, "
+                                            "at most 4)."),
     export: Optional[bool] = typer.Option(None, "--export/--no-export",
                                           help="Also write the CSV hand-off of new rows to exports/ "
                                                "(default: [export] after_run)."),

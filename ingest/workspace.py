@@ -69,7 +69,7 @@ poll_interval = 2.0          # seconds between folder scans
 stable_seconds = 2.0         # a file is taken once its size and time are unchanged this long / 書き込み完了の判定（秒）
 
 [batch]
-jobs = 1                     # worker processes for 'faxflow run' and 'faxflow watch' (about one per CPU core)
+jobs = 0                     # worker processes for 'faxflow run' and 'faxflow watch'; 0 = one per CPU core (at most 4)
 max_attempts = 3             # tries per file (database busy, interrupted runs) before it goes to failed/
 retry_backoff = 2.0          # seconds before the first retry; doubles each time
 stale_after = 1800           # seconds after which a file left in processing/ is taken over
@@ -119,6 +119,13 @@ def _int(lo: int, hi: int | None = None) -> Callable[[Any], int]:
             raise ValueError(f"must be between {lo} and {hi}" if hi is not None else f"must be at least {lo}")
         return v
     return conv
+
+
+def _jobs(v: Any) -> int:
+    from faxflow.ingest.settings import default_jobs
+
+    n = _int(0, 64)(v)
+    return n or default_jobs()  # 0: one per CPU core
 
 
 def _bool(v: Any) -> bool:
@@ -174,7 +181,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("watch", "poll"): ("poll", _bool),
     ("watch", "poll_interval"): ("poll_interval", _float(0.1, 3600)),
     ("watch", "stable_seconds"): ("stable_seconds", _float(0.0, 3600)),
-    ("batch", "jobs"): ("jobs", _int(1, 64)),
+    ("batch", "jobs"): ("jobs", _jobs),
     ("batch", "max_attempts"): ("max_attempts", _int(1, 100)),
     ("batch", "retry_backoff"): ("retry_backoff", _float(0.0, 3600)),
     ("batch", "stale_after"): ("stale_after", _float(10.0)),

@@ -100,7 +100,7 @@ statuses = ["ok"]
 @pytest.mark.parametrize("text,key", [
     ("[batch]\njbos = 2\n", "jbos"),
     ("[batch]\njobs = 'two'\n", "jobs"),
-    ("[batch]\njobs = 0\n", "jobs"),
+    ("[batch]\njobs = 65\n", "jobs"),
     ("[watch]\npoll = 'yes'\n", "poll"),
     ("[exports]\nencoding = 'cp932'\n", "[exports]"),
     ("[export]\nencoding = 'latin-1'\n", "encoding"),
@@ -195,3 +195,11 @@ def test_folders_constant_matches_settings(tmp_path):
     s = load_settings(Path(init_workspace(tmp_path).home))
     assert {Path(getattr(s, a)).name for a in ("inbox", "processing", "archive", "failed", "exports", "logs")} \
         | {s.templates_dir.name} == set(FOLDERS)
+
+
+def test_jobs_zero_means_one_per_core(tmp_path):
+    from faxflow.ingest.settings import default_jobs
+
+    init_workspace(tmp_path)
+    (tmp_path / CONFIG_NAME).write_text("[batch]\njobs = 0\n", encoding="utf-8")
+    assert load_settings(tmp_path).jobs == default_jobs() == max(1, min(4, __import__("os").cpu_count() or 1))
