@@ -42,6 +42,9 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise InputError(f"template name {name!r}: use lower case letters, digits and _ (e.g. tanaka_order)",
                          f"テンプレート名「{name}」: 半角英小文字・数字・_ を使ってください（例: tanaka_order）")
+    if not Path(image).is_file():
+        raise InputError(f"{image}: no such file (give the scan of the blank form)",
+                         f"{image}: ファイルが見つかりません（白紙の用紙のスキャンを指定してください）")
     folder.mkdir(parents=True, exist_ok=True)
     yaml_path, png_path = folder / f"{name}.yaml", folder / f"{name}.png"
     if not force and (yaml_path.exists() or png_path.exists()):

@@ -85,3 +85,18 @@ def test_ledger_draft(tmp_path):
     for name, col in t["columns"].items():
         assert close(d["columns"][name]["x"], col["x"]), name
     assert "入出庫台帳" in draft["match"]["keywords"]
+
+
+def test_missing_image_says_so(tmp_path):
+    result = CliRunner().invoke(app, ["templates", "new", "x", str(tmp_path / "nope.png"), "--dir", str(tmp_path)])
+    assert result.exit_code != 0 and "no such file" in result.output
+
+
+def test_a_page_without_ruling_gets_a_draft_that_says_what_is_missing(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((800, 600), 255, np.uint8)).save(tmp_path / "blank.png")
+    result = CliRunner().invoke(app, ["templates", "new", "bare", str(tmp_path / "blank.png"), "--dir", str(tmp_path)])
+    assert result.exit_code == 3  # the draft does not load yet: nothing to read
+    assert "no ruled cells found" in result.output and (tmp_path / "bare.yaml").is_file()
