@@ -4,13 +4,13 @@
   fields with a list of ``allowed`` values) are read a second time with only the
   characters they may hold, free text a second time by another model and, when the two
   agree, a third time at another scale (all three must agree: free text has no pattern
-  to check it). If the two
-  (parsed) values differ the engine reads again (``read_more``), the value most reads
-  agree on is kept (``vote``) and the reading carries ``engines_disagree`` (-> review).
+  to check it). If the first two (parsed) values differ, the engine reads again
+  (``read_more``), the value most reads agree on is shown (``vote``) and the reading
+  carries ``engines_disagree`` (-> review).
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
   back to Tesseract, whose confidence on handwriting is low (-> review).
-* ``auto``: decided per cell from the ink (``looks_handwritten``); when the ink is
-  ambiguous both engines read and must agree.
+* ``auto``: decided per cell from the ink (``looks_handwritten``, AUTO_PRINTED and
+  AUTO_HANDWRITTEN); when the ink is ambiguous both engines read and must agree.
 """
 
 from __future__ import annotations
