@@ -259,7 +259,13 @@ def _normalize(text: str, type_: str) -> tuple[str, list[str]]:
         return _norm_number(s.strip(), type_, notes), notes
     if type_ == "date":
         return _norm_date(s, notes), notes
-    return _norm_text(s), notes
+    s = _norm_text(s)
+    # A lone 0 before katakana is the letter O (Oリング: O-ring); in many fonts the two are
+    # one glyph. A look-alike guess: always reviewed.
+    o = re.sub(r"(?<![0-9.,\-])0 ?(?=[\u30a1-\u30fa])", "O", s)
+    if o != s:
+        notes.append("lookalike:0->O")
+    return o, notes
 
 
 def normalize(text: str, type: str) -> str:  # noqa: A002 - the template key is called "type"

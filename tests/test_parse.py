@@ -444,3 +444,18 @@ def test_gap_inside_a_code_without_pattern_is_flagged():
     assert parse_text("COT-962-69", FieldSpec(name="part_no", type="part_number")).problems == ()
     # with a pattern the gap is settled by it (comb boxes read digit by digit)
     assert parse_text("5 1 1 8 8 4", FieldSpec(name="n", type="part_number", pattern=r"^\d{6}$")).problems == ()
+
+
+@pytest.mark.parametrize("raw,text,guess", [
+    ("0 リング P-20", "Oリング P-20", True),   # O-ring: the letter O read as zero
+    ("0リング G-45", "Oリング G-45", True),
+    ("10リング", "10リング", False),            # a number stays a number
+    ("0.5 リットル", "0.5 リットル", False),
+    ("200 ケース", "200 ケース", False),
+])
+def test_lone_zero_before_katakana_is_the_letter_o_and_flagged(raw, text, guess):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="description", type="text"))
+    assert p.text == text and ("lookalike_corrected" in p.problems) is guess
