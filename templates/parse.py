@@ -17,7 +17,12 @@ rather than a certain normalisation makes the value ``review``:
   real digit (``1O0`` -> 100; a lone ``O`` stays not_a_number). In dates only
   O o 〇 ○ / l I | next to a digit (S is Showa there). In part numbers only when the
   template has a ``pattern`` that the text as read fails and exactly one O/0, I/1/L,
-  S/5, B/8, Z/2, G/6 swap makes it match. Never in free text.
+  S/5, B/8, Z/2, G/6 swap makes it match. In free text only a lone 0 before katakana
+  -> O (Oリング). A written year far from the reference that one look-alike digit
+  brings within a year of it (2626 -> 2026).
+* Guesses flagged ``separator_guessed``: an M/D whose slash was lost or read as 7/1
+  (``814`` -> 8/14); a part number's lost hyphen put back where its pattern says; a gap
+  inside a part number with no pattern to settle it.
 """
 
 from __future__ import annotations
