@@ -89,8 +89,8 @@ def collect(folder: Path, out: Path, jobs: int) -> None:
 
 
 def read(pkl: Path, field: str | None, handwritten: bool, wrong: int) -> None:
-    from faxflow.ingest.evaluate import Tally
-    from faxflow.templates.parse import make_value, text_key
+    from faxflow.ingest.evaluate import Tally, _same_text
+    from faxflow.templates.parse import make_value
 
     with open(pkl, "rb") as fh:
         items = pickle.load(fh)
@@ -107,7 +107,7 @@ def read(pkl: Path, field: str | None, handwritten: bool, wrong: int) -> None:
         thr = ocr.handwriting_threshold if reading.engine == "handwriting" else (
             ocr.text_threshold if c.spec.type == "text" else ocr.review_threshold)
         v = make_value(c, reading, ref_date=ref, year=it["year"], threshold=thr)
-        right = text_key(v.text) == text_key(it["truth"]) if v.value_type == "text" else v.text == it["truth"]
+        right = _same_text(v, it["truth"])
         flagged = v.status != "ok"
         for t in (total, by_field[c.column or c.name]):
             t.add(right, flagged)

@@ -141,16 +141,11 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
     pad = max(2, int(dpi * 0.015))
     for c in cells:
         x0, y0, x1, y1 = c.box
-        sub = ink[y0 + pad:y1 - pad, x0 + pad:x1 - pad]
-        if sub.size and np.count_nonzero(sub) > 0.002 * sub.size:
-            ys, xs = np.nonzero(sub)
-            img = np.where(sub[ys.min():ys.max() + 1, xs.min():xs.max() + 1], 0, 255).astype(np.uint8)
-            img = at_height(cv2.copyMakeBorder(img, 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=255), 32, blur=3)
-            c.label = read_text(img).strip()
+        c.label = _read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_text)
     if not cells:
         draft.notes.append("no ruled cells found: draw the boxes by hand (see docs/templates.md)")
     _find_table(cells, draft, dpi)
-    _find_header(cells, draft, ink, read_text, dpi)
+    _find_header(cells, draft, ink, read_text)
     _find_keywords(gray, cells, draft, read_text)
     if {c[0] for c in draft.columns} & LEDGER_COLUMNS:
         draft.kind = "ledger"
@@ -214,6 +209,7 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
 
 
 def _read_box(ink: np.ndarray, box: Box, read_text) -> str:
+    """The printed text inside ``box`` (trimmed to its ink, scaled to 32-px text)."""
     x0, y0, x1, y1 = box
     sub = ink[max(0, y0):y1, max(0, x0):x1]
     if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size:
@@ -224,7 +220,7 @@ def _read_box(ink: np.ndarray, box: Box, read_text) -> str:
                                blur=3)).strip()
 
 
-def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text, dpi: float) -> None:
+def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text) -> None:
     tb = draft.table_box
     used_boxes: set[Box] = set()
     for c in sorted(cells, key=lambda c: (c.box[1], c.box[0])):

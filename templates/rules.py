@@ -34,6 +34,7 @@ What flags what:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 from decimal import Decimal
 
@@ -142,8 +143,6 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
 
 
 def _has_year(raw: str) -> bool:
-    import unicodedata
-
     raw = unicodedata.normalize("NFKC", raw or "")
     return len(re.findall(r"\d+", raw)) >= 3 or bool(re.search(r"令和|平成|昭和|[RHS]\s*\.?\s*\d", raw))
 

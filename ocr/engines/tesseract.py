@@ -203,6 +203,7 @@ class TesseractEngine:
             else None
         self._apis: dict[tuple[str, int, str], "tesserocr.PyTessBaseAPI"] = {}
         self._lock = threading.Lock()
+        self._last_prepared: tuple[np.ndarray, bool, np.ndarray] | None = None
 
     # -- api management ---------------------------------------------------------------
     def _api(self, lang: str, psm: int, whitelist: str = "") -> "tesserocr.PyTessBaseAPI":
@@ -297,11 +298,21 @@ class TesseractEngine:
             return ("jpn", chars) if chars else None
         return None
 
-    def _at(self, crop: FieldCrop, look: tuple[int, int]) -> np.ndarray:
+    def _prepared(self, crop: FieldCrop) -> np.ndarray:
+        """The crop with slashed zeros redrawn (and comb gaps closed), done once per crop:
+        a field is read two to six times."""
+        gaps = crop.spec.type != "text" and not crop.spec.multiline
+        last = self._last_prepared
+        if last is not None and last[0] is crop.image and last[1] == gaps:
+            return last[2]
         image = unslash_zeros(crop.image)
-        if crop.spec.type != "text" and not crop.spec.multiline:
+        if gaps:
             image = close_gaps(image)
-        return at_height(image, look[0], crop.spec.multiline, look[1])
+        self._last_prepared = (crop.image, gaps, image)
+        return image
+
+    def _at(self, crop: FieldCrop, look: tuple[int, int]) -> np.ndarray:
+        return at_height(self._prepared(crop), look[0], crop.spec.multiline, look[1])
 
     def _look(self, crop: FieldCrop) -> tuple[int, int]:
         return TYPED if crop.spec.type in WHITELISTS else TEXT  # a list of words reads like text
