@@ -29,6 +29,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "correction": ("訂正 (二重線で消した値) があり、新しい値を読んだ", "a value was crossed out; the new one was read"),
     "separator_guessed": ("区切り文字 (/ や -) が読めず、位置を推定した",
                           "a separator (/ or -) was not read; its place was guessed"),
+    "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
+                      "marks taken for box dividers or dirt were removed to fit the pattern"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),
@@ -39,6 +41,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
     "faint_print": ("印字が薄く、空欄の項目や行が消えている可能性がある",
                     "faint print: empty fields (or whole rows) may have been lost"),
+    "mostly_unreadable": ("ページの大半が読み取れず、空欄の項目も値が消えている可能性がある",
+                          "most of the page could not be read: empty fields may have lost their values"),
     "no_rows": ("明細行が1行も読み取れない", "no filled table row was found"),
     # page level
     "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),

@@ -19,6 +19,10 @@ What flags what:
   filled -> ``partial_row`` on it. A fractional product may be rounded either way.
 * ``faint=True`` (alignment found under 60% of the form's own print): every empty
   value ``faint_print``, and the record too (rows may have vanished whole).
+* half or more of the values read on the page are doubtful readings (at least
+  ``UNRELIABLE_MIN`` of them): the page's print is too damaged to trust its blanks
+  either (print washed out while dark handwriting kept alignment going) -> every empty
+  value ``mostly_unreadable``, and the record too.
 * M/D dates in the rows whose year came from a header value (order date, ledger year)
   that is itself for review -> ``year_from_doubtful_header``.
 * order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
@@ -48,6 +52,9 @@ CARRY_FORWARD_RE = re.compile("繰越|繰り越|繰込|前月残|前頁より|�
 ORDER_KEYS = ("part_no", "quantity")
 LEDGER_QTY = ("in_qty", "out_qty", "balance")
 DOUBTFUL_READING = {"low_confidence", "lookalike_corrected", "engines_disagree"}
+#: The "mostly unreadable page" rule needs this many values read and half of them flagged.
+UNRELIABLE_MIN = 8
+UNRELIABLE_SHARE = 0.5
 
 
 def flag(value: Value, reason: str) -> Value:
@@ -266,6 +273,10 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
 
     # Row filtering: a row with nothing written in any cell is no row.
     rows = [r for r in rows if any(_filled(v) for v in r.values())]
+    # judged on the readings alone, before any rule below adds its flags
+    read = [v for v in list(header.values()) + [v for r in rows for v in r.values()] if not v.empty]
+    mostly_doubtful = (len(read) >= UNRELIABLE_MIN
+                       and sum(v.status != "ok" for v in read) >= UNRELIABLE_SHARE * len(read))
     f = _Flagger(header, rows)
 
     for spec in template.fields:
@@ -347,6 +358,18 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
             for name, v in list(row.items()):
                 if v.empty:
                     f.row(i, name, "faint_print")
+
+    if mostly_doubtful:
+        # When most of what could be read is doubtful, a blank is no evidence that
+        # nothing was written: print that washed out leaves blanks, not misreadings.
+        record_reasons.append("mostly_unreadable")
+        for name, v in list(f.header.items()):
+            if v.empty:
+                f.head(name, "mostly_unreadable")
+        for i, row in enumerate(f.rows):
+            for name, v in list(row.items()):
+                if v.empty:
+                    f.row(i, name, "mostly_unreadable")
 
     if not align_ok:
         f.all("alignment_doubtful")

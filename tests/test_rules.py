@@ -335,3 +335,25 @@ def test_faint_page_flags_every_empty_value_and_the_page():
     assert "faint_print" in rec.rows[0]["description"].reasons  # empty: maybe washed out
     assert rec.rows[0]["part_no"].status == "ok"  # read values keep their own status
     assert order_record([order_row(0, description="")]).status == "ok"
+
+
+def test_mostly_unreadable_page_flags_its_blanks():
+    """Print washed out while the handwriting stayed dark: the few values read are
+    doubtful, and the blanks where printed prices vanished must not pass as 'nothing
+    written'. A page where only some reads are doubtful keeps its blanks ok."""
+    def rows(doubtful: int):
+        out = []
+        for i in range(4):
+            r = order_row(i, unit_price="", amount="", description="", low="part_no" if i < doubtful else None)
+            if i < doubtful:
+                r["quantity"] = replace(r["quantity"], status="review", reasons=("low_confidence",))
+            out.append(r)
+        return out
+
+    bad = order_record(rows(4), header=order_header() | {"buyer": val("buyer", "")}, template=order_template(checks=()))
+    assert "mostly_unreadable" in bad.reasons
+    assert {"buyer", "0.unit_price", "3.amount", "2.description"} <= flagged(bad, "mostly_unreadable")
+    assert "mostly_unreadable" not in bad.rows[0]["unit"].reasons  # read values keep their own status
+
+    fine = order_record(rows(1), template=order_template(checks=()))
+    assert "mostly_unreadable" not in fine.reasons and not flagged(fine, "mostly_unreadable")
