@@ -23,6 +23,9 @@ rather than a certain normalisation makes the value ``review``:
 * Guesses flagged ``separator_guessed``: an M/D whose slash was lost or read as 7/1
   (``814`` -> 8/14); a part number's lost hyphen put back where its pattern says; a gap
   inside a part number with no pattern to settle it.
+* Flagged ``marks_removed``: marks a pattern says cannot belong (dots, commas, comb-box
+  dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
+  501072), only when exactly one way of doing so fits.
 """
 
 from __future__ import annotations
@@ -547,6 +550,30 @@ def _dash_restored(text: str, pattern: re.Pattern) -> list[str]:
     return [c for c in (text[:i] + "-" + text[i:] for i in range(1, len(text))) if pattern.fullmatch(c)]
 
 
+_STRAY_MARKS = re.compile(r"[\s.,'`:;|_、。・]")
+_DIVIDER_LIKE = "1Il|"
+
+
+def _marks_removed(text: str, pattern: re.Pattern) -> list[str]:
+    """The code with what look like comb-box dividers or dirt taken out, when that and
+    only that makes it fit the pattern: '5,0,1,07,2' -> '501072'; '912121346' ->
+    '922346' when the pattern wants six digits (the dividers of a comb box read as 1s).
+    Several different results -> none (no guess)."""
+    bare = _STRAY_MARKS.sub("", text)
+    if bare != text and pattern.fullmatch(bare):
+        return [bare]
+    spots = [i for i, ch in enumerate(bare) if ch in _DIVIDER_LIKE]
+    if not spots or len(spots) > 6:
+        return []
+    found = set()
+    for k in range(1, len(spots) + 1):
+        for drop in itertools.combinations(spots, k):
+            cand = "".join(ch for i, ch in enumerate(bare) if i not in drop)
+            if pattern.fullmatch(cand):
+                found.add(cand)
+    return sorted(found)
+
+
 def _allowed_match(text: str, spec: FieldSpec) -> str | None:
     """The allowed value ``text`` stands for (exact, or the same letters in another case)."""
     allowed = []
@@ -606,7 +633,13 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
             if pat is not None and not pat.fullmatch(text):
                 fixes = _candidates_part(text, pat) if type_ == "part_number" else []
                 dashed = _dash_restored(text, pat) if type_ == "part_number" and not fixes else []
-                if len(dashed) == 1:
+                bare = _marks_removed(text, pat) if type_ in ("text", "part_number") and not fixes \
+                    and not dashed else []
+                if len(bare) == 1:
+                    notes.append(f"marks:{text}->{bare[0]}")
+                    value = text = bare[0]
+                    problems.append("marks_removed")
+                elif len(dashed) == 1:
                     notes.append(f"dash:{text}->{dashed[0]}")
                     value = text = dashed[0]
                     problems.append("separator_guessed")

@@ -459,3 +459,22 @@ def test_lone_zero_before_katakana_is_the_letter_o_and_flagged(raw, text, guess)
 
     p = parse_text(raw, FieldSpec(name="description", type="text"))
     assert p.text == text and ("lookalike_corrected" in p.problems) is guess
+
+
+@pytest.mark.parametrize("raw,pattern,text,repaired", [
+    ("5,0,1,07,2", r"^\d{6}$", "501072", True),          # comb dividers read as commas
+    ("96.2.331", r"^(PO-)?\d{6}$", "962331", True),
+    ("912121346", r"^\d{6}$", "922346", True),            # dividers read as 1: one way fits
+    ("121212", r"^\d{4}$", "121212", False),              # 2212? 2122? 1222? no guess
+    ("501072", r"^\d{6}$", "501072", False),              # fits as read
+    ("5,0,1,07", r"^\d{6}$", "5,0,1,07", False),          # nothing makes it fit
+])
+def test_marks_the_pattern_rules_out_are_removed_and_flagged(raw, pattern, text, repaired):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="order_no", type="text", pattern=pattern))
+    assert p.text == text
+    assert ("marks_removed" in p.problems) is repaired
+    if not repaired and text != "501072":
+        assert any(x.startswith("pattern:") for x in p.problems)  # still asked about
