@@ -16,7 +16,9 @@ What flags what:
   ``key`` column, ``part_no``, ``quantity``) empty -> every value of the row.
 * order, check ``amount``: quantity x unit_price != amount (all three read) ->
   ``amount_mismatch`` on the three; one of the three empty while the other two are
-  filled -> ``partial_row`` on it. A fractional product may be rounded either way.
+  filled -> ``partial_row`` on it. The value shown for one of them changes (flagged
+  ``from_other_columns``) when it alone is a doubtful reading, or else when it alone is
+  one digit away from what the other two give. A fractional product may be rounded either way.
 * ``faint=True`` (alignment found under 60% of the form's own print): every empty
   value ``faint_print``, and the record too (rows may have vanished whole).
 * half or more of the values read on the page are doubtful readings (at least
@@ -52,6 +54,9 @@ CARRY_FORWARD_RE = re.compile("繰越|繰り越|繰込|前月残|前頁より|�
 ORDER_KEYS = ("part_no", "quantity")
 LEDGER_QTY = ("in_qty", "out_qty", "balance")
 DOUBTFUL_READING = {"low_confidence", "lookalike_corrected", "engines_disagree"}
+# M/D dates whose year the pipeline took from the FAX date or another date on the page,
+# not from the order date: year_from_doubtful_header does not apply to them.
+YEAR_FROM_ELSEWHERE = {"year_from_fax_date", "year_from_page_date"}
 #: The "mostly unreadable page" rule needs this many values read and half of them flagged.
 UNRELIABLE_MIN = 8
 UNRELIABLE_SHARE = 0.5
@@ -145,8 +150,22 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
     # should be: that value is shown (still for review), the reading stays in raw_text.
     doubtful = [k for k, v in (("quantity", q), ("unit_price", p), ("amount", a))
                 if any(code_of(r) in DOUBTFUL_READING for r in v.reasons)]
+    n = {"quantity": nq, "unit_price": np_, "amount": na}
     if len(doubtful) == 1:
-        _apply_guess(f, i, doubtful[0], {"quantity": nq, "unit_price": np_, "amount": na}, notes)
+        _apply_guess(f, i, doubtful[0], n, notes)
+        return
+    # Otherwise: when exactly one of the three is a single digit away from what the other
+    # two give (4890 read, 4840 = amount / price), that digit is the likely misread - a
+    # random misreading seldom lands one digit off a consistent value. Shown, for review.
+    near = [k for k in ("quantity", "unit_price", "amount")
+            if (g := _guess(k, n)) is not None and _one_digit_off(n[k], g)]
+    if len(near) == 1:
+        _apply_guess(f, i, near[0], n, notes)
+
+
+def _one_digit_off(read: Decimal, other: Decimal) -> bool:
+    a, b = _fmt(read), _fmt(other)
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
 
 
 def _has_year(raw: str) -> bool:
@@ -166,7 +185,8 @@ def _doubtful_year_source(template: Template, f: _Flagger) -> None:
         return
     for i, row in enumerate(f.rows):
         for name, v in row.items():
-            if v.value_type == "date" and v.value is not None and not _has_year(v.raw_text):
+            if v.value_type == "date" and v.value is not None and not _has_year(v.raw_text) \
+                    and not any(code_of(r) in YEAR_FROM_ELSEWHERE for r in v.reasons):
                 f.row(i, name, "year_from_doubtful_header")
 
 

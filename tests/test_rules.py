@@ -164,10 +164,30 @@ def test_one_doubtful_of_three_shows_what_the_other_two_say():
 
 
 def test_two_doubtful_of_three_are_left_as_read():
-    row = order_row(0, quantity="11", low="quantity")
+    row = order_row(0, quantity="25", low="quantity")
     row["amount"] = replace(row["amount"], status="review", reasons=("engines_disagree",))
     rec = order_record([row])
-    assert rec.rows[0]["quantity"].value == 11 and "from_other_columns" not in rec.rows[0]["quantity"].reasons
+    assert rec.rows[0]["quantity"].value == 25 and "from_other_columns" not in rec.rows[0]["quantity"].reasons
+    assert rec.rows[0]["amount"].value == 1200 and rec.rows[0]["quantity"].status == "review"
+
+
+@pytest.mark.parametrize("quantity, amount, fixed, shown", [
+    ("4890", "2420000", "quantity", 4840),     # 4840 x 500: the quantity alone is one digit off
+    ("4840", "2428000", "amount", 2420000),    # the amount alone is one digit off
+    ("4890", "2428000", None, None),           # two misreads: nothing to go by
+    ("12", "13", None, None),                  # at a price of 1 either could be the misread
+])
+def test_the_one_value_a_digit_away_from_the_other_two_is_shown_for_review(quantity, amount, fixed, shown):
+    row = order_row(0, quantity=quantity, unit_price="1" if quantity == "12" else "500", amount=amount)
+    for k in ("quantity", "amount"):  # both doubtful readings: the one-doubtful rule cannot decide
+        row[k] = replace(row[k], status="review", reasons=("engines_disagree",))
+    rec = order_record([row])
+    got = {k: rec.rows[0][k] for k in ("quantity", "unit_price", "amount")}
+    assert all(v.status == "review" and "amount_mismatch" in v.reasons for v in got.values())
+    changed = [k for k, v in got.items() if "from_other_columns" in v.reasons]
+    assert changed == ([fixed] if fixed else [])
+    if fixed:
+        assert got[fixed].value == shown and got[fixed].raw_text == (quantity if fixed == "quantity" else amount)
 
 
 def test_an_unreadable_amount_is_filled_from_quantity_and_price_for_review():
