@@ -8,12 +8,13 @@ SEED   ?= 20261123
 COUNT  ?= 24
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: help setup sysdeps demo test model bench eval clean
+.PHONY: help setup sysdeps demo test model lexicon bench eval clean
 
 help:
 	@echo "make demo   - set up, generate sample scans, process them, print a summary"
 	@echo "make test   - set up and run the test suite"
 	@echo "make model  - rebuild the handwritten-digit model weights (needs ../shared data, installs torch)"
+	@echo "make lexicon - rebuild the katakana word list from Tesseract's Japanese dictionary"
 	@echo "make bench  - run the speed benchmarks in bench/"
 
 sysdeps:
@@ -37,6 +38,9 @@ test: $(STAMP)
 model: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python scripts/train_digits.py --data ../shared/data/handwritten-digits/digits-train.npz --out ocr/engines/models/digits.npz
+
+lexicon: $(STAMP)
+	$(BIN)/python scripts/build_lexicon.py --out templates/data/katakana.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

@@ -23,6 +23,9 @@ rather than a certain normalisation makes the value ``review``:
 * Guesses flagged ``separator_guessed``: an M/D whose slash was lost or read as 7/1
   (``814`` -> 8/14); a part number's lost hyphen put back where its pattern says; a gap
   inside a part number with no pattern to settle it.
+* Flagged ``kana_voicing``: in free text, a katakana word whose voicing mark a FAX
+  wiped out or changed, put back when one change of one mark makes it a dictionary word
+  (``サンブル`` -> サンプル; see ``templates/kana.py``).
 * Flagged ``marks_removed``: marks a pattern says cannot belong (dots, commas, comb-box
   dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
   501072), only when exactly one way of doing so fits.
@@ -37,6 +40,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
+from faxflow.templates.kana import fix_text
 from faxflow.templates.model import FieldSpec
 from faxflow.templates.reasons import REASONS, code_of
 from faxflow.templates.types import FieldCrop, Reading, Value
@@ -620,6 +624,12 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
         value, text, problems = _parse_date(s, ref_date=ref_date, today=today, year=year, notes=notes)
     else:
         value, text = s, s
+        if type_ == "text":
+            fixed, kana_notes = fix_text(s)
+            if kana_notes:
+                notes += kana_notes
+                value, text = fixed, fixed
+                problems.append("kana_voicing")
     if any(n.startswith("lookalike:") for n in notes):
         problems.append("lookalike_corrected")
 

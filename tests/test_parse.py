@@ -478,3 +478,28 @@ def test_marks_the_pattern_rules_out_are_removed_and_flagged(raw, pattern, text,
     assert ("marks_removed" in p.problems) is repaired
     if not repaired and text != "501072":
         assert any(x.startswith("pattern:") for x in p.problems)  # still asked about
+
+
+@pytest.mark.parametrize("raw,text,fixed", [
+    ("サンブル", "サンプル", True),            # handakuten read as dakuten
+    ("サンフル", "サンプル", True),            # handakuten wiped out
+    ("プラケット A型", "ブラケット A型", True),
+    ("ベアリング 6202ZZ", "ベアリング 6202ZZ", False),  # a word as read
+    ("平行ピン 6×20", "平行ピン 6×20", False),
+    ("平行ビン 6×20", "平行ビン 6×20", False),  # ビン is a word too: nothing to go by
+    ("アンカーホルト", "アンカーホルト", False),  # アンカー + ホルト: no better split with one change
+])
+def test_katakana_voicing_put_back_from_the_dictionary(raw, text, fixed):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="description", type="text"))
+    assert p.text == text
+    assert ("kana_voicing" in p.problems) is fixed
+
+
+def test_katakana_lexicon_is_shipped_and_large():
+    from faxflow.templates.kana import _words
+
+    words = _words()
+    assert len(words) > 20000 and {"ボルト", "ナット", "ブラケット", "サンプル"} <= words
