@@ -9,6 +9,8 @@
   carries ``engines_disagree`` (-> review).
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
   back to Tesseract, whose confidence on handwriting is low (-> review).
+* a free-text cell whose only ink is a seal impression (はんこ, ``ocr/stamp.py``) reads
+  as nothing, flagged ``stamp`` (and ``unreadable``): a seal is not text to transcribe.
 * ``auto``: decided per cell from the ink (``looks_handwritten``, AUTO_PRINTED and
   AUTO_HANDWRITTEN); when the ink is ambiguous both engines read and must agree.
 """
@@ -19,11 +21,14 @@ from dataclasses import replace
 from datetime import date
 
 from faxflow.ocr.engines.base import BLANK, Engine
+from faxflow.ocr.stamp import is_seal_only
 from faxflow.templates.parse import parse_text, text_key
 from faxflow.templates.types import FieldCrop, Reading
 
 # Below this fraction of dark pixels (after ruling removal) a cell is empty.
 EMPTY_INK = 0.002
+# What a cell holding only a seal impression (ocr/stamp.py) reads as: nothing, and why.
+SEAL = Reading("", 0.0, "seal", notes=("stamp",))
 # ``auto`` cells: looks_handwritten() at or above AUTO_HANDWRITTEN -> digit model; at or
 # below AUTO_PRINTED -> Tesseract; between -> both, and they must agree.
 AUTO_HANDWRITTEN = 0.7
@@ -87,6 +92,8 @@ class FieldReader:
         if crop.ink < EMPTY_INK:
             return BLANK
         spec = crop.spec
+        if spec.type == "text" and not spec.allowed and is_seal_only(crop.image):
+            return SEAL  # a name seal: nothing to transcribe, the clerk is asked
         hw_ok = self.handwriting is not None and spec.type in HANDWRITING_TYPES
         if spec.hint == "handwritten" and hw_ok:
             return self.handwriting.read(crop)  # type: ignore[union-attr]
