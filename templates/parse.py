@@ -23,6 +23,9 @@ rather than a certain normalisation makes the value ``review``:
 * Guesses flagged ``separator_guessed``: an M/D whose slash was lost or read as 7/1
   (``814`` -> 8/14); a part number's lost hyphen put back where its pattern says; a gap
   inside a part number with no pattern to settle it.
+* Flagged ``date_repaired``: a full date that did not parse as read, read back by
+  ``templates/daterepair.py`` (lost separators, 日 read as H, a mangled 令和, one
+  look-alike digit) when exactly one such date lies near the order/FAX date or today.
 * Flagged ``kana_voicing``: in free text, a katakana word whose voicing mark a FAX
   wiped out or changed, put back when one change of one mark makes it a dictionary word
   (``サンブル`` -> サンプル; see ``templates/kana.py``).
@@ -40,6 +43,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
+from faxflow.templates.daterepair import repair_date
 from faxflow.templates.kana import fix_text
 from faxflow.templates.model import FieldSpec
 from faxflow.templates.reasons import REASONS, code_of
@@ -630,6 +634,13 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                 notes += kana_notes
                 value, text = fixed, fixed
                 problems.append("kana_voicing")
+    if type_ == "date" and value is None and "not_a_date" in problems:
+        repaired = repair_date(s, ref_date or today)
+        if repaired is not None:
+            value, more = repaired
+            text = value.isoformat()
+            notes += more
+            problems = ["date_repaired"]
     if any(n.startswith("lookalike:") for n in notes):
         problems.append("lookalike_corrected")
 

@@ -30,6 +30,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "separator_guessed": ("区切り文字 (/ や -) が読めず、位置を推定した",
                           "a separator (/ or -) was not read; its place was guessed"),
     "stamp": ("印影（はんこ）のみで文字として読み取れない", "only a seal impression (hanko): nothing to transcribe"),
+    "date_repaired": ("日付をそのままでは読めず、区切りや似た文字を補って推定した",
+                      "the date did not read as written; lost separators or look-alike characters were assumed"),
     "kana_voicing": ("濁点・半濁点が読み取りと違う可能性がある（辞書の語に直して表示）",
                      "a voicing mark (゛/゜) was probably lost or misread; shown as the dictionary word"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
