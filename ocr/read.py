@@ -38,6 +38,14 @@ HANDWRITING_TYPES = ("integer", "quantity", "money", "date", "part_number")
 # ``auto`` cells read by both engines that disagree: the handwriting reading is shown
 # when its confidence is above this
 HAND_WINS = 0.5
+# Closed-set fields (``_closed_set``): the glyph matcher's confidence (its margin over
+# the runner-up value / 0.25) needed to confirm the two Tesseract reads, to make one read
+# plus the matcher ``ok``, and to put two agreeing reads in doubt; and the confidence
+# then given (above the text threshold).
+GLYPH_AGREE = 0.2
+GLYPH_ONE = 0.4
+GLYPH_DOUBT = 0.4
+GLYPH_SURE = 0.99
 
 
 def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> bool:
@@ -118,6 +126,9 @@ class FieldReader:
             if variant is None or not primary.text:
                 return primary
             second = variant(crop)
+        closed = self._closed_set(crop, primary, second, ref_date) if crop.spec.allowed else None
+        if closed is not None:
+            return closed
         if _same(primary, second, crop, ref_date):
             confirm = getattr(self.printed, "read_confirm", None)
             third = confirm(crop) if confirm is not None else None
@@ -127,6 +138,32 @@ class FieldReader:
         more = getattr(self.printed, "read_more", None)
         readings = [primary, second] + (list(more(crop)) if more is not None else [])
         return _flag(vote(readings, crop, ref_date), "engines_disagree")
+
+    # -- fields with a list of ``allowed`` values: Tesseract's two reads + glyph matcher --
+    def _closed_set(self, crop: FieldCrop, primary: Reading, second: Reading,
+                    ref_date: date | None) -> Reading | None:
+        """The engine's closed-set glyph match (``match_allowed``) combined with the two
+        Tesseract reads; None: decide the usual way. Measured on 730 generated printed
+        unit cells (docs/DEVELOPING.md): the two reads agreed on a listed value 466 times,
+        never wrongly; of the other 264 the matcher was right 211 times, the usual vote
+        of six Tesseract reads 95."""
+        match_fn = getattr(self.printed, "match_allowed", None)
+        m = match_fn(crop) if match_fn is not None else None
+        if m is None:
+            return None
+        mk = _key(m, crop, ref_date)[0]
+        pk, p_valid = _key(primary, crop, ref_date)
+        if p_valid and _same(primary, second, crop, ref_date):
+            if mk == pk and m.confidence >= GLYPH_AGREE:  # all three agree: 458 of 458 right
+                return replace(primary, confidence=max(primary.confidence, second.confidence, GLYPH_SURE))
+            if mk != pk and m.confidence >= GLYPH_DOUBT:  # a sure matcher says otherwise
+                return _flag(primary, "engines_disagree")
+            return None
+        for r in (primary, second):  # the matcher (sure) and one read agree: 59 of 59 right
+            k, valid = _key(r, crop, ref_date)
+            if valid and k == mk and m.confidence >= GLYPH_ONE:
+                return replace(m, confidence=max(r.confidence, GLYPH_SURE))
+        return _flag(m, "engines_disagree")
 
     def _both(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         printed = self._printed(crop, ref_date)
