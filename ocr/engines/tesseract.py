@@ -354,6 +354,20 @@ class TesseractEngine:
         return self.recognize(self._at(crop, self._look(crop)), lang=lang, psm=self._restricted_psm(crop),
                               whitelist=chars)
 
+    def match_allowed(self, crop: FieldCrop) -> Reading | None:
+        """The field's ``allowed`` value whose renderings look most like the crop's ink
+        (``ocr.engines.glyphs``), confidence = the margin over the runner-up; None for
+        other fields, multi-line ones, or when the matcher has no answer (no ink, no
+        font for the values, nothing close). ``ocr.read`` combines it with the reads."""
+        if not crop.spec.allowed or crop.spec.multiline:
+            return None
+        from faxflow.ocr.engines import glyphs
+
+        m = glyphs.match_image(crop.image, tuple(str(a) for a in crop.spec.allowed))
+        if m is None or not m.value:
+            return None
+        return Reading(text=m.value, confidence=m.confidence, engine="glyphs")
+
     def _restricted_psm(self, crop: FieldCrop) -> int:
         if crop.spec.type not in WHITELISTS and not any(" " in a for a in crop.spec.allowed):
             # one word from a list (個, kg): restricted single-line reads of one kanji
