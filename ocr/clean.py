@@ -28,7 +28,9 @@ The steps, in this order (each reads what the one before left):
    (sender, number, date, page), with nothing of the form touching it, is whitened.
    It is looked for before turning the page (the header is at the top of what was
    *received*), and again after a half turn. Conservative: tall text (a title) or a
-   line sitting on the form is never erased.
+   line sitting on the form is never erased. The line as it was is kept on the page
+   (``Page.header_strip``, upright: cut before any turn, or after the half turn that
+   found it) for reading the sending date.
 6. **orientation** - 0/90/180/270: the direction text lines run (90/270 vs 0/180)
    from where characters line up into longer lines; up or down by reading a few
    lines both ways with Tesseract (jpn, one API per process) and where the biggest
@@ -101,8 +103,10 @@ def clean_page(page: Page, *, debug_dir: Path | None = None, tessdata: Path | No
         notes.append(f"specks-removed={int(np.count_nonzero(remove))}")
         ink = _keep_lut(remove)[labels]
     header = fax_header_box(ink, dpi)
+    strip = None
     if header is not None:
         hx0, hy0, hx1, hy1 = header
+        strip = cv2.bitwise_not(ink[hy0:hy1, hx0:hx1])  # kept: the sending date is read from it
         ink[hy0:hy1, hx0:hx1] = 0
         notes.append("fax-header-removed")
         inside = ((stats[:, cv2.CC_STAT_LEFT] >= hx0) & (stats[:, cv2.CC_STAT_TOP] >= hy0)
@@ -124,6 +128,7 @@ def clean_page(page: Page, *, debug_dir: Path | None = None, tessdata: Path | No
                 header = fax_header_box(ink, dpi)
                 if header is not None:
                     hx0, hy0, hx1, hy1 = header
+                    strip = cv2.bitwise_not(ink[hy0:hy1, hx0:hx1])
                     ink[hy0:hy1, hx0:hx1] = 0
                     notes.append("fax-header-removed")
         notes += est.notes
@@ -137,7 +142,7 @@ def clean_page(page: Page, *, debug_dir: Path | None = None, tessdata: Path | No
         notes.append(f"deskew={-skew:+.2f}")
 
     image = cv2.bitwise_not(ink)
-    out = replace(page, image=image, dpi=dpi, notes=tuple(page.notes) + tuple(notes))
+    out = replace(page, image=image, dpi=dpi, notes=tuple(page.notes) + tuple(notes), header_strip=strip)
     if debug_dir is not None:
         debug_dir = Path(debug_dir)
         debug_dir.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,9 @@ class Page:
     204x98 dpi is resampled to 204x204), or an estimate when the file has none.
     ``notes`` records what loading and cleaning did (e.g. ``fax-standard-mode``,
     ``rotated-180``, ``deskew=-1.4``) for the log and the review page.
+    ``header_strip``: set by cleaning when a FAX transmission header line (TTI) was
+    found and whitened: that line as it was (same ink convention, upright), so its
+    sending date can still be read.
     """
 
     sha256: str
@@ -56,6 +59,7 @@ class Page:
     image: np.ndarray
     dpi: float
     notes: tuple[str, ...] = ()
+    header_strip: np.ndarray | None = None
 
     @property
     def number(self) -> int:
