@@ -136,18 +136,35 @@ class Pipeline:
 
         # one page in memory at a time (a 200-page PDF at 300 dpi would be ~1.7 GB at once)
         pages = iter_pages(src, pdf_dpi=self.settings.ocr.pdf_dpi, max_pixels=self.settings.ocr.max_pixels)
-        records = [self.read_page(p) for p in pages]
+        records, sent = [], None
+        for p in pages:
+            # the pages of one FAX went in one transmission: a date read on one page
+            # (the cover sheet, say) stands for those whose header line is unreadable
+            records.append(self.read_page(p, fax_sent=sent))
+            sent = sent or _fax_sent(records[-1].notes)
         return DocumentResult(path=src.path, status=document_status(records), source=src, records=records)
 
     # -- one page -------------------------------------------------------------------------------
-    def read_page(self, page) -> Record:
+    def read_page(self, page, *, fax_sent=None) -> Record:
+        """``fax_sent``: the FAX sending date read on an earlier page of the same file,
+        used when this page's own header line gives none."""
         from faxflow.ocr.align import align_page
         from faxflow.ocr.clean import clean_page
         from faxflow.ocr.crop import crop_fields
+        from faxflow.ocr.faxheader import read_fax_date
         from faxflow.templates.match import match_page
 
         work = self._work_dir(page)
         page = clean_page(page, debug_dir=work, tessdata=self.settings.ocr.tessdata)
+        if page.header_strip is not None:
+            if work is not None:
+                _write_png(work / f"p{page.number:03d}_fax_header.png", page.header_strip)
+            sent, _text = read_fax_date(page.header_strip, self.printed, today=_today())
+            fax_sent = sent or fax_sent
+        if fax_sent is not None:
+            from dataclasses import replace
+
+            page = replace(page, notes=tuple(page.notes) + (f"fax-sent={fax_sent.isoformat()}",))
         match = match_page(page.image, page.dpi, self.templates, read_text=self._read_text)
         if match.template is None:
             return Record(sha256=page.sha256, page_index=page.index, template_name=None, kind=None,
@@ -157,7 +174,7 @@ class Pipeline:
         if work is not None:
             _write_png(work / f"p{page.number:03d}_aligned.png", aligned.image)
         crops = crop_fields(aligned, template)
-        header, rows = self._read_crops(crops, template, work, page.number)
+        header, rows = self._read_crops(crops, template, work, page.number, fax_sent=fax_sent)
         from faxflow.templates.rules import build_record
 
         record = build_record(sha256=page.sha256, page_index=page.index, template=template,
@@ -167,8 +184,8 @@ class Pipeline:
 
         return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))
 
-    def _read_crops(self, crops, template, work, page_number):
-        from faxflow.templates.parse import make_value
+    def _read_crops(self, crops, template, work, page_number, *, fax_sent=None):
+        from faxflow.templates.parse import YearHint, make_value
 
         ocr = self.settings.ocr
         threshold = template.confidence_threshold or ocr.review_threshold
@@ -184,28 +201,54 @@ class Pipeline:
         cell_crops = [c for c in crops if c.table is not None]
         header = {}
         today = _today()
+        # The FAX sending date: what a written year is checked against when no order date
+        # is read, and the year of M/D dates when the order date is missing or in doubt.
+        # An order's due dates follow it; a ledger's entries come before it.
+        fax_hint = None if fax_sent is None else YearHint(
+            fax_sent, "year_from_fax_date", back_days=335 if template.kind == "ledger" else 31)
         # Header first: the order date (or the ledger's year) anchors M/D dates in the rows.
         for crop in sorted(header_crops, key=lambda c: c.spec.type == "date", reverse=True):
             reading = self.reader.read(crop)
-            header[crop.name] = make_value(crop, reading, ref_date=None, today=today,
+            header[crop.name] = make_value(crop, reading, ref_date=None, today=today, hint=fax_hint,
                                            threshold=thr_for(crop, reading))
             if work is not None:
                 _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
         ref_date, year = _reference_date(header, template)
+        hint = None
+        if year is None and fax_hint is not None:
+            if ref_date is None:
+                hint = fax_hint  # no order date read
+            elif abs((ref_date - fax_sent).days) > FAX_DATE_DAYS:
+                # the order date and the sending date disagree: the order date is flagged;
+                # if it was in doubt already, the rows' years follow the FAX date instead
+                od = header["order_date"]
+                if od.status != "ok":
+                    ref_date, hint = None, fax_hint
+                header["order_date"] = _flagged(od, f"fax_date_mismatch:{fax_sent.isoformat()}")
         by_row: dict[tuple[str, int], dict] = {}
         for crop in cell_crops:
             by_row.setdefault((crop.table, crop.row), {})[crop.column] = crop
-        rows = []
-        for (table, row_index), cells in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-            from faxflow.ocr.read import EMPTY_INK
+        from faxflow.ocr.read import EMPTY_INK
 
+        read_rows = []
+        for (table, row_index), cells in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1])):
             if all(c.ink < EMPTY_INK for c in cells.values()):
                 continue  # an empty row
+            read_rows.append((row_index, {column: (crop, self.reader.read(crop, ref_date=ref_date))
+                                          for column, crop in cells.items()}))
+        # Nothing else to go by: a date written with its year elsewhere on the page
+        # (another row's due date, printed 2026/06/14) anchors the M/D dates near it.
+        page_dates = [] if (ref_date or year or hint) else _full_dates(header, read_rows)
+        rows = []
+        for row_index, cells in read_rows:
+            row_hint = hint
+            if page_dates:
+                near = min(page_dates, key=lambda rd: (abs(rd[0] - row_index), rd[0]))[1]
+                row_hint = YearHint(near, "year_from_page_date", back_days=182)
             values = {}
-            for column, crop in cells.items():
-                reading = self.reader.read(crop, ref_date=ref_date)
+            for column, (crop, reading) in cells.items():
                 values[column] = make_value(crop, reading, ref_date=ref_date, year=year, today=today,
-                                            threshold=thr_for(crop, reading))
+                                            hint=row_hint, threshold=thr_for(crop, reading))
                 if work is not None:
                     _write_png(work / f"p{page_number:03d}_{_safe(crop.name)}.png", crop.image)
             rows.append(values)
@@ -230,6 +273,45 @@ def _today():
     import datetime as dt
 
     return dt.date.today()
+
+
+# An order date further than this from the FAX sending date is flagged (fax_date_mismatch).
+FAX_DATE_DAYS = 60
+
+
+def _fax_sent(notes):
+    """The date of a ``fax-sent=YYYY-MM-DD`` note, or None."""
+    import datetime as dt
+
+    for n in notes:
+        if str(n).startswith("fax-sent="):
+            return dt.date.fromisoformat(str(n).split("=", 1)[1])
+    return None
+
+
+def _flagged(value, reason: str):
+    from dataclasses import replace
+
+    return replace(value, status="review", reasons=tuple(dict.fromkeys(value.reasons + (reason,))))
+
+
+def _full_dates(header: dict, read_rows: list) -> list:
+    """(row index, date) of every date on the page written with its year and read
+    cleanly (parses with no problem and no reference); header dates count as row -1."""
+    import datetime as dt
+
+    from faxflow.templates.parse import parse_text
+
+    found = [(-1, v.value) for v in header.values()
+             if v.value_type == "date" and isinstance(v.value, dt.date) and v.status == "ok"]
+    for row_index, cells in read_rows:
+        for crop, reading in cells.values():
+            if crop.spec.type != "date" or not (reading.text or "").strip():
+                continue
+            p = parse_text(reading.text, crop.spec)  # no reference: an M/D date fails (year_unknown)
+            if isinstance(p.value, dt.date) and not p.problems:
+                found.append((row_index, p.value))
+    return found
 
 
 def _reference_date(header: dict, template) -> tuple:

@@ -20,6 +20,10 @@ rather than a certain normalisation makes the value ``review``:
   S/5, B/8, Z/2, G/6 swap makes it match. In free text only a lone 0 before katakana
   -> O (Oリング). A written year far from the reference that one look-alike digit
   brings within a year of it (2626 -> 2026).
+* The year of an M/D date: from the ledger's year field (certain), else the order date
+  (the next such date on or after it), else a ``YearHint`` -- the FAX sending date read
+  from the header line, or a full date elsewhere on the page (flagged
+  ``year_from_fax_date`` / ``year_from_page_date``) --, else today (``year_inferred``).
 * Guesses flagged ``separator_guessed``: an M/D whose slash was lost or read as 7/1
   (``814`` -> 8/14); a part number's lost hyphen put back where its pattern says; a gap
   inside a part number with no pattern to settle it.
@@ -51,6 +55,7 @@ from faxflow.templates.types import FieldCrop, Reading, Value
 
 __all__ = [
     "Parsed",
+    "YearHint",
     "normalize",
     "parse_text",
     "make_value",
@@ -103,6 +108,23 @@ _UNIT_RE = re.compile("(?:(?i:" + "|".join(ASCII_UNITS) + ")|"
 _LOOKALIKE_CHARS = "".join(NUMERIC_LOOKALIKES)
 _NUM_CHARS = "0-9,." + re.escape(_LOOKALIKE_CHARS)
 _NUM_CORE_RE = re.compile(f"^[{_NUM_CHARS}]+$")
+
+
+@dataclass(frozen=True)
+class YearHint:
+    """A weak anchor for the year of an M/D date, used when there is no order date to
+    trust: the FAX sending date, or a full date written elsewhere on the page.
+
+    The M/D date is taken as the first such date on or after ``date - back_days`` (an
+    order's due dates follow the FAX date, give or take a month: ``back_days=31``; a
+    ledger's entries precede it: ``back_days=335``; another row's date is as likely
+    before as after: ``back_days=182``). A value whose year comes from a hint is always
+    ``review``, with ``reason`` (a code of templates/reasons.py, e.g.
+    ``year_from_fax_date``) and the year as detail."""
+
+    date: dt.date
+    reason: str
+    back_days: int = 31
 
 
 @dataclass(frozen=True)
@@ -382,7 +404,8 @@ def _date_or_none(y: int, m: int, d: int) -> dt.date | None:
 
 
 def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | None,
-                year: int | None, notes: list[str]) -> tuple[dt.date | None, list[str]]:
+                year: int | None, notes: list[str],
+                hint: YearHint | None = None) -> tuple[dt.date | None, list[str]]:
     if not (1 <= m <= 12 and 1 <= d <= 31) or _date_or_none(2000, m, d) is None:
         return None, ["not_a_date"]  # 2/30, 13/1 (2000 is a leap year: 2/29 passes here)
     if year is not None:
@@ -400,6 +423,12 @@ def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | No
         if (date - ref_date).days > YEAR_WINDOW_DAYS:
             return date, [f"year_inferred:{date.year}"]
         return date, []
+    if hint is not None:
+        start = hint.date - dt.timedelta(days=hint.back_days)
+        date = next(c for c in (_date_or_none(y, m, d) for y in range(start.year, start.year + 9))
+                    if c is not None and c >= start)
+        notes.append(f"{hint.reason}:{date.year}")
+        return date, [f"{hint.reason}:{date.year}"]  # weak evidence: always for review
     if today is not None:
         candidates = [c for c in (_date_or_none(y, m, d) for y in range(today.year - 4, today.year + 5)) if c]
         date = min(candidates, key=lambda c: (abs((c - today).days), c))
@@ -408,7 +437,7 @@ def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | No
     return None, ["year_unknown"]
 
 
-def _guess_month_day(s: str, *, ref_date, today, year) -> tuple[dt.date, list[str]] | None:
+def _guess_month_day(s: str, *, ref_date, today, year, hint=None) -> tuple[dt.date, list[str]] | None:
     """An M/D date whose slash was lost ('814' for 8/14) or read as a 7 or 1 ('3719' for
     3/19): the valid month/day splits of the digits, the slash dropped or, failing that,
     one 7 or 1 in the middle taken for it; the first date on or after the reference date
@@ -423,14 +452,15 @@ def _guess_month_day(s: str, *, ref_date, today, year) -> tuple[dt.date, list[st
         for ms, ds in splits:
             if ms.startswith("0") or ds.startswith("0"):
                 continue
-            date, problems = _infer_year(int(ms), int(ds), ref_date=ref_date, today=today, year=year, notes=[])
+            date, problems = _infer_year(int(ms), int(ds), ref_date=ref_date, today=today, year=year, notes=[],
+                                         hint=hint)
             if date is not None:
                 found.append((date, problems))
         if found:
             break
     if not found:
         return None
-    anchor = ref_date or today
+    anchor = ref_date or (hint.date if hint is not None else None) or today
     if anchor is None:
         return found[0]
     return min(found, key=lambda f: (f[0] < anchor, abs((f[0] - anchor).days)))
@@ -458,8 +488,11 @@ def _year_twin(ystr: str, to_year, mo: int, d: int, anchor: dt.date | None) -> d
     return _date_or_none(found.pop(), mo, d) if len(found) == 1 else None
 
 
-def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[object, str, list[str]]:
+def _parse_date(s: str, *, ref_date, today, year, notes: list[str],
+                hint: YearHint | None = None) -> tuple[object, str, list[str]]:
     problems: list[str] = []
+    # what a written year is checked against: the order date, else the hint, else today
+    anchor = ref_date or (hint.date if hint is not None else None) or today
     inferred = False
     weekday = None
     m = _WEEKDAY_RE.search(s)
@@ -476,7 +509,7 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
                 return None, s, ["not_a_date"]
             first, last = ERAS[era]
             date = _date_or_none(first.year + y - 1, mo, d)
-            fixed = _year_twin(m.group("y"), lambda v, f=first.year: f + v - 1, mo, d, ref_date or today)
+            fixed = _year_twin(m.group("y"), lambda v, f=first.year: f + v - 1, mo, d, anchor)
             if fixed is not None:
                 notes.append(f"lookalike:year {y}->{fixed.year - first.year + 1}")
                 problems.append("lookalike_corrected")
@@ -489,7 +522,7 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
                 problems.append("not_a_date:era")
         elif len(m.group("y")) == 4:
             date = _date_or_none(y, mo, d)
-            fixed = _year_twin(m.group("y"), lambda v: v, mo, d, ref_date or today)
+            fixed = _year_twin(m.group("y"), lambda v: v, mo, d, anchor)
             if fixed is not None:
                 notes.append(f"lookalike:year {y}->{fixed.year}")
                 problems.append("lookalike_corrected")
@@ -508,11 +541,11 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
     elif (m := _MD_RE.match(s)) is not None:
         inferred = True
         date, more = _infer_year(int(m.group("m")), int(m.group("d")), ref_date=ref_date, today=today,
-                                 year=year, notes=notes)
+                                 year=year, notes=notes, hint=hint)
         if date is None:
             return None, s, more
         problems += more
-    elif (guess := _guess_month_day(s, ref_date=ref_date, today=today, year=year)) is not None:
+    elif (guess := _guess_month_day(s, ref_date=ref_date, today=today, year=year, hint=hint)) is not None:
         inferred = True
         date, more = guess
         notes.append("separator_guessed")
@@ -521,7 +554,6 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str]) -> tuple[obj
         return None, s, ["not_a_date"]
     if not 1900 <= date.year <= 2099:
         return None, s, ["not_a_date:year"]
-    anchor = ref_date or today
     if anchor is not None and not inferred and abs((date - anchor).days) > FAR_DAYS:
         # a written year far from the order date (or the day of reading): a misread digit?
         problems.append("out_of_range:far_from_reference")
@@ -597,7 +629,8 @@ def _allowed_match(text: str, spec: FieldSpec) -> str | None:
 
 
 def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
-               today: dt.date | None = None, year: int | None = None) -> Parsed:
+               today: dt.date | None = None, year: int | None = None,
+               hint: YearHint | None = None) -> Parsed:
     """Parse ``raw`` as a value of ``spec.type`` and check it against ``spec``.
 
     Dates written without a year (12/5, 12月5日) take it, in this order, from ``year``
@@ -605,6 +638,10 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
     on or after it, so 1/10 on an order of 2026-12-20 is 2027-01-10; flagged
     ``year_inferred`` only when that lands more than YEAR_WINDOW_DAYS later), ``today``
     (the nearest such date; always ``year_inferred``); with none of them: ``year_unknown``.
+    ``hint`` (see ``YearHint``: the FAX sending date, a full date elsewhere on the page)
+    comes after ``ref_date`` and before ``today``; its values are flagged with the hint's
+    reason (``year_from_fax_date``, ``year_from_page_date``) instead of ``year_inferred``,
+    and a written year is checked against it when there is no ``ref_date``.
 
     Problems (reason codes): ``empty_required``, ``not_a_number`` / ``not_a_date``
     (value None, text = the normalised reading), ``pattern:<re>``, ``not_allowed``,
@@ -625,7 +662,8 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
     if type_ in ("integer", "quantity", "money"):
         value, text, problems = _parse_number(s, type_, notes)
     elif type_ == "date":
-        value, text, problems = _parse_date(s, ref_date=ref_date, today=today, year=year, notes=notes)
+        value, text, problems = _parse_date(s, ref_date=ref_date, today=today, year=year, notes=notes,
+                                            hint=hint)
     else:
         value, text = s, s
         if type_ == "text":
@@ -635,7 +673,7 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                 value, text = fixed, fixed
                 problems.append("kana_voicing")
     if type_ == "date" and value is None and "not_a_date" in problems:
-        repaired = repair_date(s, ref_date or today)
+        repaired = repair_date(s, ref_date or (hint.date if hint is not None else None) or today)
         if repaired is not None:
             value, more = repaired
             text = value.isoformat()
@@ -700,6 +738,7 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
 
 def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = None,
                threshold: float, today: dt.date | None = None, year: int | None = None,
+               hint: YearHint | None = None,
                ink_empty: float = 0.0) -> Value:
     """Parse ``reading`` for ``crop`` into a ``Value`` with full provenance.
 
@@ -727,7 +766,7 @@ def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = 
         reasons.append("unreadable")
         confidence = 0.0
     else:
-        parsed = parse_text(raw, spec, ref_date=ref_date, today=today, year=year)
+        parsed = parse_text(raw, spec, ref_date=ref_date, today=today, year=year, hint=hint)
         reasons += parsed.problems
         confidence = float(reading.confidence)
         if raw.strip():
