@@ -7,6 +7,12 @@
   to check it). If the first two (parsed) values differ, the engine reads again
   (``read_more``), the value most reads agree on is shown (``vote``) and the reading
   carries ``engines_disagree`` (-> review).
+* printed numbers, dates and part numbers also get a second opinion from our digit
+  model (``HandwritingEngine.recheck_digits``: the printed glyphs matched with the
+  characters Tesseract read, each digit classified again; letters and separators stay
+  Tesseract's). Two Tesseract reads that agree but whose digits the model reads
+  otherwise -> ``engines_disagree`` (Tesseract's value shown); when the Tesseract reads
+  disagree, each read's digit-model version votes too.
 * ``handwritten``: our digit model (numbers, dates, part numbers); free text falls
   back to Tesseract, whose confidence on handwriting is low (-> review).
 * a free-text cell whose only ink is a seal impression (はんこ, ``ocr/stamp.py``) reads
@@ -38,6 +44,12 @@ HANDWRITING_TYPES = ("integer", "quantity", "money", "date", "part_number")
 # ``auto`` cells read by both engines that disagree: the handwriting reading is shown
 # when its confidence is above this
 HAND_WINS = 0.5
+# Printed digits rechecked by the digit model (docs/DEVELOPING.md, "Working on the
+# readers"): a digit the model reads otherwise at least this sure makes two agreeing
+# Tesseract reads ``engines_disagree`` ...
+DIGIT_FLAG = 0.8
+# ... and at least this sure replaces Tesseract's digit in the versions that vote
+DIGIT_VOTE = 0.5
 # Closed-set fields (``_closed_set``): the glyph matcher's confidence (its margin over
 # the runner-up value / 0.25) needed to confirm the two Tesseract reads, to make one read
 # plus the matcher ``ok``, and to put two agreeing reads in doubt; and the confidence
@@ -134,10 +146,28 @@ class FieldReader:
             third = confirm(crop) if confirm is not None else None
             if third is not None and not _same(primary, third, crop, ref_date):
                 return _flag(primary, "engines_disagree")
-            return replace(primary, confidence=max(primary.confidence, second.confidence))
+            agreed = replace(primary, confidence=max(primary.confidence, second.confidence))
+            checked = self._recheck(crop, agreed, DIGIT_FLAG)
+            if checked is not None and checked[1]:
+                # both Tesseract reads agree, the digit model does not: review. Tesseract's
+                # value is shown (right more often than the model's: measured, docs)
+                return _flag(agreed, "engines_disagree")
+            return agreed
         more = getattr(self.printed, "read_more", None)
         readings = [primary, second] + (list(more(crop)) if more is not None else [])
+        # each read's digit-model version votes too (it repeats a read whose digits the
+        # model confirms, and outvotes Tesseract's 0/8/9/6, 5/3, 1/7 confusions)
+        rechecked = [self._recheck(crop, r, DIGIT_VOTE) for r in readings]
+        readings += [c[0] for c in rechecked if c is not None]
         return _flag(vote(readings, crop, ref_date), "engines_disagree")
+
+    def _recheck(self, crop: FieldCrop, reading: Reading, sure: float) -> tuple[Reading, int] | None:
+        """The digit model's version of a printed reading of a number, date or part
+        number (``HandwritingEngine.recheck_digits``), or None."""
+        fn = getattr(self.handwriting, "recheck_digits", None)
+        if fn is None or crop.spec.type not in CHECKED_TYPES or not reading.text:
+            return None
+        return fn(reading, crop.image, sure)
 
     # -- fields with a list of ``allowed`` values: Tesseract's two reads + glyph matcher --
     def _closed_set(self, crop: FieldCrop, primary: Reading, second: Reading,

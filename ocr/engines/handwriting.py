@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -456,6 +456,8 @@ class HandwritingEngine:
         cls = self.model.classes
         self._rej = cls.index(REJECT) if REJECT in cls else None
         self._stroke_fix = 0
+        self._last_printed = None
+        self._probs_cache: dict = {}
 
     # ----------------------------------------------------------------- public API
 
@@ -525,6 +527,69 @@ class HandwritingEngine:
 
     def looks_handwritten(self, image: np.ndarray) -> float:
         return looks_handwritten(image)
+
+    def recheck_digits(self, reading: Reading, image: np.ndarray, sure: float = 0.5) -> tuple[Reading, int] | None:
+        """A second opinion on the digits of a printed ``reading`` (Tesseract's) of ``image``.
+
+        Printed digits are mostly separate connected components of even height
+        (``printed_glyphs``); each tall glyph is matched, left to right, with a tall
+        character of the reading (digits, letters, kanji, ¥ and '/'; not , . - or
+        spaces), splitting the widest glyph at its narrowest column while there are
+        fewer glyphs than characters (touching pairs). Each glyph the reading calls a
+        digit is classified by the digit model; where the model reads another digit at
+        least ``sure``, that digit replaces Tesseract's (its character confidence
+        becomes the model's). Letters, separators and Tesseract's segmentation are kept.
+        -> (the reading with the model's digits, number of digits changed), or None
+        when the glyphs cannot be matched with the reading (the model abstains)."""
+        text = reading.text
+        tall = [i for i, ch in enumerate(text) if not ch.isspace() and ch not in _SHORT_CHARS]
+        if not tall or not any(text[i] in DIGITS for i in tall):
+            return None
+        glyphs = self._printed_glyphs(image)
+        if glyphs is None:
+            return None
+        glyphs, H = glyphs
+        glyphs = list(glyphs)
+        while len(glyphs) < len(tall) and _split_widest(glyphs, H):
+            pass
+        if len(glyphs) != len(tall):
+            return None
+        probs = self._glyph_probs(glyphs)
+        cls = self.model.classes
+        chars = list(text)
+        confs = list(reading.char_confidences) + [reading.confidence] * (len(text) - len(reading.char_confidences))
+        changed = 0
+        for g, i in zip(probs, tall):
+            if text[i] not in DIGITS:
+                continue
+            k = int(np.argmax(g))
+            if cls[k] in DIGITS and cls[k] != text[i] and g[k] >= sure:
+                chars[i], confs[i] = cls[k], float(g[k])
+                changed += 1
+        if not changed:
+            return reading, 0
+        return replace(reading, text="".join(chars), char_confidences=tuple(confs[: len(text)]),
+                       notes=reading.notes + ("digits-rechecked",)), changed
+
+    def _printed_glyphs(self, image: np.ndarray) -> tuple[list[tuple[int, int, int, int, np.ndarray]], float] | None:
+        """``printed_glyphs`` of the last image asked for (a field is rechecked once per read)."""
+        last = self._last_printed
+        if last is not None and last[0] is image:
+            return last[1]
+        out = printed_glyphs(image)
+        self._last_printed = (image, out)
+        self._probs_cache = {}
+        return out
+
+    def _glyph_probs(self, glyphs: list[tuple[int, int, int, int, np.ndarray]]) -> np.ndarray:
+        keys = [(g[0], g[1], g[2], g[3]) for g in glyphs]
+        todo = [g for g, k in zip(glyphs, keys) if k not in self._probs_cache]
+        if todo:
+            x = np.stack([normalize_glyph(np.where(m[y0:y1, x0:x1], 0, 255).astype(np.uint8))
+                          for x0, x1, y0, y1, m in todo])
+            for g, p in zip(todo, self.model.classify(x)):
+                self._probs_cache[(g[0], g[1], g[2], g[3])] = p
+        return np.stack([self._probs_cache[k] for k in keys])
 
     # ----------------------------------------------------------------- steps
 
@@ -909,6 +974,75 @@ class HandwritingEngine:
                     changed = True
                     break
         return chars, conf
+
+
+# ------------------------------------------------------------------ printed digits (second reader)
+
+#: Characters of a printed reading that are not tall glyphs (matched with no component).
+_SHORT_CHARS = set(",.-ー－―‐−–'`:;_~、。･・")
+PRINTED_TALL = 0.55  # a glyph at least this x the text height is a character, not a separator
+PRINTED_SPLIT = 0.75  # only a glyph at least this x H wide is split (a touching pair)
+
+
+def printed_glyphs(image: np.ndarray) -> tuple[list[tuple[int, int, int, int, np.ndarray]], float] | None:
+    """Tall glyphs of printed text, left to right: [(x0, x1, y0, y1, mask)], text height.
+
+    Rules removed as for handwriting; components overlapping in x by more than half
+    the narrower one are one glyph (broken strokes, dithered print); glyphs lower than
+    PRINTED_TALL x H (commas, dots, dashes) are left out. None: no ink."""
+    ink = binarize(image)
+    if not ink.any():
+        return None
+    H0 = _text_height([a for a in _components(ink) if a.area >= 4])
+    ink, _, _ = remove_rules(ink, H0 if H0 >= 6 else None)
+    atoms = sorted((a for a in _components(ink) if a.area >= 3), key=lambda a: a.x0)
+    if not atoms:
+        return None
+    H = _text_height(atoms)
+    groups: list[list] = []
+    for a in atoms:
+        if groups:
+            g = groups[-1]
+            if min(g[1], a.x1) - max(g[0], a.x0) > 0.5 * min(a.w, g[1] - g[0]):
+                g[0], g[1] = min(g[0], a.x0), max(g[1], a.x1)
+                g[2].append(a)
+                continue
+        groups.append([a.x0, a.x1, [a]])
+    out = []
+    for x0, x1, parts in groups:
+        y0, y1 = min(p.y0 for p in parts), max(p.y1 for p in parts)
+        if y1 - y0 < PRINTED_TALL * H:
+            continue
+        m = parts[0].mask.copy()
+        for p in parts[1:]:
+            m |= p.mask
+        out.append((x0, x1, y0, y1, m))
+    return out, H
+
+
+def _split_widest(glyphs: list, H: float) -> bool:
+    """Split the widest glyph in two at its narrowest column (in its middle 40 %), in
+    place; False when no glyph is wide enough to be a touching pair."""
+    if not glyphs:
+        return False
+    i = max(range(len(glyphs)), key=lambda k: glyphs[k][1] - glyphs[k][0])
+    x0, x1, _, _, m = glyphs[i]
+    w = x1 - x0
+    if w < PRINTED_SPLIT * H:
+        return False
+    prof = m[:, x0:x1].sum(axis=0)
+    lo, hi = int(0.3 * w), int(0.7 * w) + 1
+    cut = x0 + lo + int(np.argmin(prof[lo:hi]))
+    parts = []
+    for side in (slice(None, cut), slice(cut, None)):
+        mm = np.zeros_like(m)
+        mm[:, side] = m[:, side]
+        ys, xs = np.nonzero(mm)
+        if len(xs) == 0:
+            return False
+        parts.append((int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1, mm))
+    glyphs[i : i + 1] = parts
+    return True
 
 
 _DATE = re.compile(r"^(?:(\d{2,4})[/.-])?(\d{1,2})[/.-](\d{1,2})$")
