@@ -7,6 +7,7 @@ DEMO   ?= demo
 SEED   ?= 20261123
 COUNT  ?= 24
 export OMP_THREAD_LIMIT := 1
+export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: help setup sysdeps demo test model lexicon bench eval clean
 
