@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - set up, generate sample scans, process them, print a summary"
 	@echo "make test   - set up and run the test suite"
 	@echo "make model  - rebuild the handwritten-digit model weights (needs ../shared data, installs torch)"
-	@echo "make lexicon - rebuild the katakana word list from Tesseract's Japanese dictionary"
+	@echo "make lexicon - rebuild the kana word list from Tesseract's Japanese dictionary"
 	@echo "make bench  - run the speed benchmarks in bench/"
 
 sysdeps:
@@ -41,7 +41,7 @@ model: $(STAMP)
 	$(BIN)/python scripts/train_digits.py --data ../shared/data/handwritten-digits/digits-train.npz --out ocr/engines/models/digits.npz
 
 lexicon: $(STAMP)
-	$(BIN)/python scripts/build_lexicon.py --out templates/data/katakana.txt
+	$(BIN)/python scripts/build_lexicon.py --out templates/data/kana.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

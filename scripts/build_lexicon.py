@@ -1,16 +1,16 @@
 #!/usr/bin/env python
-"""Build the katakana word list (templates/data/katakana.txt) from Tesseract's own
-Japanese dictionaries.
+"""Build the kana word list (templates/data/kana.txt) from Tesseract's own Japanese
+dictionaries.
 
     make lexicon
-    # = .venv/bin/python scripts/build_lexicon.py --out templates/data/katakana.txt
+    # = .venv/bin/python scripts/build_lexicon.py --out templates/data/kana.txt
 
 The word lists inside ``jpn.traineddata`` and ``Japanese.traineddata`` (tessdata_fast,
 Apache-2.0, installed by scripts/install-system-deps.sh) are unpacked with Tesseract's
-``combine_tessdata -u`` and ``dawg2wordlist``; every entry written in katakana only
-(and the long-vowel mark) with at least two characters is kept, sorted. Deterministic
+``combine_tessdata -u`` and ``dawg2wordlist``; every entry written in katakana only or
+in hiragana only (and the long-vowel mark) with at least two characters is kept, sorted. Deterministic
 for the same traineddata files. ``faxflow.templates.kana`` reads the result to tell
-a katakana word whose voicing marks a FAX wiped out (サンブル for サンプル).
+a kana word whose voicing marks a FAX wiped out (サンブル for サンプル, ねし for ねじ).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-KATAKANA_WORD = re.compile(r"[ァ-ヴー]{2,}")
+KANA_WORD = re.compile(r"[ァ-ヴー]{2,}|[ぁ-ゖー]{2,}")
 SOURCES = ("jpn", "Japanese")
 
 
@@ -45,7 +45,7 @@ def words_of(traineddata: Path, work: Path) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "templates/data/katakana.txt")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "templates/data/kana.txt")
     args = ap.parse_args()
     src = tessdata_dir()
     kept: set[str] = set()
@@ -53,10 +53,10 @@ def main() -> None:
         for name in SOURCES:
             path = src / f"{name}.traineddata"
             if path.exists():
-                kept |= {w for w in words_of(path, Path(tmp)) if KATAKANA_WORD.fullmatch(w)}
+                kept |= {w for w in words_of(path, Path(tmp)) if KANA_WORD.fullmatch(w)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(sorted(kept)) + "\n", encoding="utf-8")
-    print(f"{len(kept)} katakana words -> {args.out}")
+    print(f"{len(kept)} kana words -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
-"""Katakana words whose voicing marks a FAX wiped out or changed.
+"""Kana words whose voicing marks a FAX wiped out or changed.
 
 At 200 x 100 dpi the two dots of a dakuten (ブ) and the ring of a handakuten (プ) are a
 few pixels: they vanish (ボ -> ホ) or turn into each other (プ -> ブ), and both of
 Tesseract's models then agree on the wrong kana - the commonest silent error left in
-free text. Tesseract's own Japanese dictionary (its katakana words, unpacked by
-``scripts/build_lexicon.py`` into ``data/katakana.txt``) tells which spelling is a word.
+free text. Tesseract's own Japanese dictionary (its katakana-only and hiragana-only
+words, unpacked by ``scripts/build_lexicon.py`` into ``data/kana.txt``) tells which
+spelling is a word.
 
 ``voicing_fix(run)`` looks at one katakana run: when changing the voicing of exactly one
 kana (ハ/バ/パ, カ/ガ, サ/ザ, タ/ダ, ウ/ヴ) makes it split into fewer dictionary words
 than the reading does, and exactly one such change is best, that spelling is returned
-(サンブル -> サンプル, プラケット -> ブラケット, シールテーブ -> シールテープ). The
-caller shows it and flags the value (``kana_voicing``). A reading that is a word already
-(ピン and ビン both are) is left alone: the dictionary cannot tell those apart.
+(サンブル -> サンプル, プラケット -> ブラケット). A hiragana run (okurigana and short
+words between kanji) is held to more: the change must make the whole run one dictionary
+word (タッピンねし -> ねじ). The caller shows it and flags the value (``kana_voicing``).
+A reading that is a word already (ピン and ビン both are) is left alone: the dictionary
+cannot tell those apart.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ from pathlib import Path
 
 __all__ = ["voicing_fix", "fix_text"]
 
-LEXICON = Path(__file__).parent / "data" / "katakana.txt"
-KATAKANA_RUN = re.compile(r"[ァ-ヴー]{2,}")
+LEXICON = Path(__file__).parent / "data" / "kana.txt"
+KANA_RUN = re.compile(r"[ァ-ヴー]{2,}|[ぁ-ゖ]{2,}")
 _MAX_WORD = 12
 _UNKNOWN = 3  # cost of a kana no dictionary word covers (a word costs 1)
 
 _ROWS = ["ハバパ", "ヒビピ", "フブプ", "ヘベペ", "ホボポ", "カガ", "キギ", "クグ", "ケゲ", "コゴ",
          "サザ", "シジ", "スズ", "セゼ", "ソゾ", "タダ", "チヂ", "ツヅ", "テデ", "トド", "ウヴ"]
 _TWINS = {ch: tuple(c for c in row if c != ch) for row in _ROWS for ch in row}
+# the same rows in hiragana (は/ば/ぱ ...)
+_TWINS.update({chr(ord(ch) - 0x60): tuple(chr(ord(c) - 0x60) for c in twins)
+               for ch, twins in list(_TWINS.items()) if ch != "ヴ" and "ヴ" not in twins})
 
 
 @lru_cache(maxsize=1)
@@ -71,11 +77,13 @@ def voicing_fix(run: str) -> str | None:
         return None
     low = min(c for c, _ in scored)
     winners = [cand for c, cand in scored if c == low]
+    if "ぁ" <= run[0] <= "ゖ" and low != 1:
+        return None  # hiragana: only a change that makes the run one word
     return winners[0] if low < here and len(winners) == 1 else None
 
 
 def fix_text(text: str) -> tuple[str, list[str]]:
-    """``text`` with every katakana run's voicing fixed where ``voicing_fix`` says so,
+    """``text`` with every kana run's voicing fixed where ``voicing_fix`` says so,
     and a note per change (``kana:サンブル->サンプル``)."""
     notes: list[str] = []
 
@@ -87,4 +95,4 @@ def fix_text(text: str) -> tuple[str, list[str]]:
         return fixed
 
     text = unicodedata.normalize("NFC", text)
-    return KATAKANA_RUN.sub(sub, text), notes
+    return KANA_RUN.sub(sub, text), notes

@@ -488,6 +488,9 @@ def test_marks_the_pattern_rules_out_are_removed_and_flagged(raw, pattern, text,
     ("平行ピン 6×20", "平行ピン 6×20", False),
     ("平行ビン 6×20", "平行ビン 6×20", False),  # ビン is a word too: nothing to go by
     ("アンカーホルト", "アンカーホルト", False),  # アンカー + ホルト: no better split with one change
+    ("タッピンねし 4×16", "タッピンねじ 4×16", True),  # hiragana: ねし is no word, ねじ is
+    ("ばね座金 M8", "ばね座金 M8", False),
+    ("止め輪 C形", "止め輪 C形", False),        # a lone okurigana is not looked at
 ])
 def test_katakana_voicing_put_back_from_the_dictionary(raw, text, fixed):
     from faxflow.templates.model import FieldSpec
@@ -498,8 +501,8 @@ def test_katakana_voicing_put_back_from_the_dictionary(raw, text, fixed):
     assert ("kana_voicing" in p.problems) is fixed
 
 
-def test_katakana_lexicon_is_shipped_and_large():
+def test_kana_lexicon_is_shipped_and_large():
     from faxflow.templates.kana import _words
 
     words = _words()
-    assert len(words) > 20000 and {"ボルト", "ナット", "ブラケット", "サンプル"} <= words
+    assert len(words) > 30000 and {"ボルト", "ナット", "ブラケット", "サンプル", "ねじ", "ばね"} <= words
