@@ -329,6 +329,8 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
         checks.append("amount")
     if "due_date" in names and "order_date" in {h[0] for h in draft.header}:
         checks.append("due_date")
+    if "amount" in names and "total" in {h[0] for h in draft.header}:
+        checks.append("total")
     if {"in_qty", "out_qty", "balance"} <= names:
         checks.append("balance")
     if checks:

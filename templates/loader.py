@@ -33,7 +33,7 @@ from faxflow.templates.model import (
 
 SHIPPED_DIR = Path(__file__).parent / "forms"
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
-KNOWN_CHECKS = ("amount", "due_date", "balance")
+KNOWN_CHECKS = ("amount", "due_date", "total", "balance")
 TOP_KEYS = {"name", "title", "kind", "reference", "match", "fields", "tables", "checks",
             "year_from", "confidence_threshold"}
 FIELD_KEYS = {"box", "x", "type", "hint", "pattern", "allowed", "required", "lang", "min", "max",

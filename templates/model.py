@@ -105,7 +105,7 @@ class Template:
     anchors: tuple[Anchor, ...] = ()
     fields: tuple[FieldSpec, ...] = ()
     tables: tuple[TableSpec, ...] = ()
-    checks: tuple[str, ...] = ("amount", "due_date", "balance")  # built-in cross-field checks
+    checks: tuple[str, ...] = ("amount", "due_date", "total", "balance")  # built-in cross-field checks
     year_hint: str | None = None  # header field holding the year for M/D dates (ledgers)
     confidence_threshold: float | None = None  # per-template override of the review threshold
     shipped: bool = False  # True for templates bundled with faxflow

@@ -28,6 +28,9 @@ What flags what:
 * M/D dates in the rows whose year came from a header value (order date, ledger year)
   that is itself for review -> ``year_from_doubtful_header``.
 * order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
+* order, check ``total``: the header's ``total`` != the sum of the lines' amounts (every
+  filled line priced) -> ``total_mismatch`` on the total and every amount; the total or
+  one amount alone a digit off what the rest give is shown as that (``from_other_columns``).
 * ledger, ``partial_row``: the key column empty, or none of in_qty/out_qty/balance written.
 * ledger, check ``balance``: balance != previous balance + in_qty - out_qty ->
   ``balance_mismatch`` on the row's balance, in_qty and out_qty and on the previous
@@ -166,6 +169,53 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
 def _one_digit_off(read: Decimal, other: Decimal) -> bool:
     a, b = _fmt(read), _fmt(other)
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def _check_total(f: _Flagger, notes: list[str]) -> None:
+    """The page's total (合計) against the sum of its lines' amounts, when every line that
+    has something written has an amount read. A mismatch flags the total and every
+    amount (``total_mismatch``); when the total alone, or one amount alone, is a single
+    digit away from what the rest give (of several such, the one doubtful reading), that
+    value is shown (``from_other_columns``)."""
+    t = f.header.get("total")
+    nt = _num(t)
+    if nt is None or not f.rows:
+        return
+    amounts = [_num(r.get("amount")) for r in f.rows]
+    if any(a is None for a in amounts):
+        return  # an unpriced or unreadable line: nothing to add up
+    s = sum(amounts, Decimal(0))
+    if s == nt:
+        return
+    f.head("total", "total_mismatch")
+    for i in range(len(f.rows)):
+        f.row(i, "amount", "total_mismatch")
+    notes.append(f"total: lines add up to {_fmt(s)}, total read {_fmt(nt)}")
+    near: list[tuple[int | None, Decimal]] = []
+    if _one_digit_off(nt, s):
+        near.append((None, s))
+    for i, a in enumerate(amounts):
+        g = nt - (s - a)
+        if g > 0 and _one_digit_off(a, g):
+            near.append((i, g))
+    def doubtful(i: int | None) -> bool:
+        v = t if i is None else f.rows[i]["amount"]
+        return any(code_of(r) in DOUBTFUL_READING for r in v.reasons)
+
+    sure = [n for n in near if doubtful(n[0])]
+    pick = sure if len(sure) == 1 else near
+    if len(pick) != 1:
+        return
+    i, g = pick[0]
+    v = f.header["total"] if i is None else f.rows[i]["amount"]  # with its flags
+    fixed = replace(v, value=g, text=_fmt(g), status="review",
+                    reasons=tuple(dict.fromkeys(v.reasons + ("from_other_columns",))))
+    if i is None:
+        f.header["total"] = fixed
+        notes.append(f"total: shown as {_fmt(g)}, what the lines add up to (read {v.raw_text!r})")
+    else:
+        f.rows[i]["amount"] = fixed
+        notes.append(f"{_label(f.rows[i], 'amount')}: shown as {_fmt(g)}, what the total gives (read {v.raw_text!r})")
 
 
 def _has_year(raw: str) -> bool:
@@ -362,6 +412,8 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
                             f.head(name, "due_before_order")
                         else:
                             f.row(i, name, "due_before_order")
+        if "total" in checks:
+            _check_total(f, notes)
     elif kind == "ledger" and "balance" in checks:
         _check_balance(f, notes)
 

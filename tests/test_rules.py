@@ -377,3 +377,47 @@ def test_mostly_unreadable_page_flags_its_blanks():
 
     fine = order_record(rows(1), template=order_template(checks=()))
     assert "mostly_unreadable" not in fine.reasons and not flagged(fine, "mostly_unreadable")
+
+
+def _with_total(total: str, amounts: list[str], doubtful: tuple[int, ...] = ()):
+    rows = []
+    for i, a in enumerate(amounts):
+        r = order_row(i, quantity="1", unit_price=a, amount=a)
+        rows.append(r)
+    header = order_header() | {"total": val("total", total, "money")}
+    return order_record(rows, header=header, template=order_template(checks=("total",)))
+
+
+@pytest.mark.parametrize("total, amounts, flagged_total, shown", [
+    ("1801", ["1234", "567"], False, None),               # adds up
+    ("1891", ["1234", "567"], True, ("total", "1801")),   # the total alone is one digit off: shown as the sum
+    ("1600", ["1000", "500"], True, None),                # 1500? or is the 1000 a misread 1100? no guess
+    ("9999", ["1234", "567"], True, None),                # nothing one digit off: flagged only
+])
+def test_total_is_checked_against_the_lines(total, amounts, flagged_total, shown):
+    rec = _with_total(total, amounts)
+    t = rec.header["total"]
+    assert ("total_mismatch" in t.reasons) is flagged_total
+    if flagged_total:
+        assert all("total_mismatch" in r["amount"].reasons for r in rec.rows)
+        assert t.status == "review"
+    else:
+        assert t.status == "ok"
+    if shown:
+        assert t.text == shown[1] and "from_other_columns" in t.reasons and t.raw_text == total
+
+
+def test_an_amount_alone_one_digit_off_the_total_is_shown_as_the_total_gives():
+    rows = [order_row(0, quantity="1", unit_price="1000", amount="1000"),
+            order_row(1, quantity="2", unit_price="250", amount="580")]  # 500 misread as 580
+    rows[1]["amount"] = replace(rows[1]["amount"], status="review", reasons=("engines_disagree",))
+    header = order_header() | {"total": val("total", "1500", "money")}
+    rec = order_record(rows, header=header, template=order_template(checks=("amount", "total")))
+    assert rec.rows[1]["amount"].text == "500" and rec.rows[1]["amount"].status == "review"
+
+
+def test_a_line_without_an_amount_leaves_the_total_unchecked():
+    rows = [order_row(0, amount="1000", unit_price="1000", quantity="1"), order_row(1, amount="", unit_price="")]
+    header = order_header() | {"total": val("total", "1234", "money")}
+    rec = order_record(rows, header=header, template=order_template(checks=("total",)))
+    assert "total_mismatch" not in rec.header["total"].reasons

@@ -45,7 +45,7 @@ def test_draft_matches_the_hand_measured_template(drafted):
     for name in ("order_no", "order_date", "buyer", "total"):
         assert close(draft["fields"][name]["box"], truth["fields"][name]["box"]), name
     assert "注文書" in draft["match"]["keywords"] and draft["kind"] == "order"
-    assert draft["checks"] == ["amount", "due_date"]
+    assert draft["checks"] == ["amount", "due_date", "total"]
 
 
 def test_draft_loads_and_previews(drafted):
