@@ -22,9 +22,9 @@ What flags what:
 * ``faint=True`` (alignment found under 60% of the form's own print): every empty
   value ``faint_print``, and the record too (rows may have vanished whole).
 * half or more of the values read on the page are doubtful readings (at least
-  ``UNRELIABLE_MIN`` of them): the page's print is too damaged to trust its blanks
-  either (print washed out while dark handwriting kept alignment going) -> every empty
-  value ``mostly_unreadable``, and the record too.
+  ``UNRELIABLE_MIN`` of them): the page is too damaged to trust its blanks (print washed
+  out while dark handwriting kept alignment going) or the readings that happen to agree
+  -> every value ``mostly_unreadable``, and the record too.
 * M/D dates in the rows whose year came from a header value (order date, ledger year)
   that is itself for review -> ``year_from_doubtful_header``.
 * order, check ``due_date``: due_date < order_date -> ``due_before_order`` on both.
@@ -432,16 +432,11 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
                     f.row(i, name, "faint_print")
 
     if mostly_doubtful:
-        # When most of what could be read is doubtful, a blank is no evidence that
-        # nothing was written: print that washed out leaves blanks, not misreadings.
+        # When most of what could be read is doubtful, nothing on the page is evidence:
+        # a blank may be print that washed out, and two reads agreeing on a speck ('4'
+        # for 219 on a shrunk FAX) is chance, not confirmation. The clerk sees it all.
         record_reasons.append("mostly_unreadable")
-        for name, v in list(f.header.items()):
-            if v.empty:
-                f.head(name, "mostly_unreadable")
-        for i, row in enumerate(f.rows):
-            for name, v in list(row.items()):
-                if v.empty:
-                    f.row(i, name, "mostly_unreadable")
+        f.all("mostly_unreadable")
 
     if not align_ok:
         f.all("alignment_doubtful")
