@@ -290,6 +290,13 @@ def _ruling_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, fl
     pitch = _estimate_pitch(per_col, 2 * merge)
     if pitch is None:
         return None
+    if table.row_pitch:
+        # Faint ruling that a FAX kept only every k-th line of (a ledger's bold line
+        # each 5 rows) gives k times the pitch: with the blank form's pitch known, the
+        # rows in between are filled in below like any missing line.
+        k = int(round(pitch / table.row_pitch))
+        if k >= 2 and abs(pitch - k * table.row_pitch) < 0.15 * k * table.row_pitch:
+            pitch /= k
     # the table's lines: detections of all columns clustered by position
     dets = sorted(y for ys in per_col for y in ys)
     if not dets:

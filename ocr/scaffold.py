@@ -313,7 +313,7 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
         name_key = "entries" if draft.kind == "ledger" else "lines"
         out += ["tables:", f"  {name_key}:", f"    box: [{x0}, {y0}, {x1}, {y1}]"]
         if draft.kind == "ledger":  # photographed, often curved pages: rows follow the lines
-            out.append(f"    rows: {{from: ruling}}   # {draft.rows} rows of {draft.pitch} px on the blank form")
+            out.append(f"    rows: {{from: ruling, pitch: {draft.pitch}, count: {draft.rows}}}   # as on the blank form")
         else:
             out.append(f"    rows: {{pitch: {draft.pitch}, count: {draft.rows}}}")
         key = next((c[0] for c in draft.columns if c[0] in ("part_no", "date", "description")), None)

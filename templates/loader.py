@@ -206,6 +206,11 @@ def _table(name: str, raw: Any, line: int, probs: _Problems) -> TableSpec | None
     if rows.get("from") == "ruling":
         rows_from = "ruling"
         count = rows.get("count")
+        pitch = rows.get("pitch")  # optional: the blank form's pitch, when faint lines hide it
+        if pitch is not None and (not isinstance(pitch, (int, float)) or pitch <= 0):
+            probs.error(_line(rows, "pitch") or _line(rows), f"{where}: rows.pitch must be a positive "
+                                                             f"number of pixels, got {pitch!r}")
+            return None
     elif "from" in rows:
         probs.error(_line(rows, "from"), f"{where}: rows.from must be 'ruling', got {rows['from']!r}")
         return None

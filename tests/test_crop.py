@@ -154,6 +154,30 @@ def test_rows_from_ruling_on_a_curved_table_with_broken_lines(forms):
     assert worst <= 3.0 + bend / 2  # per-column positions follow the curve (one value per column)
 
 
+def test_rows_from_faint_ruling_with_the_blank_forms_pitch(forms):
+    """A FAX kept only every fifth line of a ledger's thin ruling: on its own the ruling
+    says rows five times too tall (five entries in one cell, read as one long number);
+    with the blank form's pitch in the template (rows: {from: ruling, pitch, count})
+    the rows in between are put back."""
+    from dataclasses import replace
+
+    f = forms["ledger"]
+    t = f.template.tables[0]
+    img = f.image.copy()
+    for i in range(1, 20):
+        if i % 5:
+            y = 400 + 85 * i
+            img[y - 4:y + 5, 131:1519] = 255  # thin line lost
+    alone = table_cells(img, t, 200)
+    assert len(alone) < 10
+    hinted = replace(t, row_pitch=85, row_count=20)
+    rows = table_cells(img, hinted, 200)
+    assert len(rows) == 20
+    for i, cells in enumerate(rows):
+        _, y0, _, y1 = cells["date"]
+        assert abs(y0 - (400 + 85 * i)) <= 4 and abs(y1 - (485 + 85 * i)) <= 4
+
+
 def test_ledger_photo_end_to_end(forms):
     """A curved, slanted phone photo of a ruled ledger: rows from the ruling, values in
     the right cells, nothing elsewhere."""
