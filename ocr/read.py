@@ -167,7 +167,8 @@ class FieldReader:
         fn = getattr(self.handwriting, "recheck_digits", None)
         if fn is None or crop.spec.type not in CHECKED_TYPES or not reading.text:
             return None
-        return fn(reading, crop.image, sure)
+        # in a number a letter is a misread digit: the model may replace it too
+        return fn(reading, crop.image, sure, crop.spec.type in ("integer", "quantity", "money"))
 
     # -- fields with a list of ``allowed`` values: Tesseract's two reads + glyph matcher --
     def _closed_set(self, crop: FieldCrop, primary: Reading, second: Reading,

@@ -90,3 +90,12 @@ def test_disagreeing_reads_vote_with_the_digit_models_versions(digits):
     assert FieldReader(engine).read(crop).text == "18,480"  # without the digit model
     reading = FieldReader(engine, digits).read(crop)
     assert reading.text == "18,400" and "engines_disagree" in reading.notes
+
+
+def test_in_a_number_field_a_letter_is_a_misread_digit(digits):
+    image = fax_print("8,100")
+    reading, changed = digits.recheck_digits(Reading("B,100", 0.9, "tesseract"), image, numeric=True)
+    assert reading.text == "8,100" and changed == 1
+    # in a part number a letter is a letter: kept
+    reading, changed = digits.recheck_digits(Reading("B,100", 0.9, "tesseract"), image)
+    assert reading.text == "B,100" and changed == 0

@@ -528,7 +528,8 @@ class HandwritingEngine:
     def looks_handwritten(self, image: np.ndarray) -> float:
         return looks_handwritten(image)
 
-    def recheck_digits(self, reading: Reading, image: np.ndarray, sure: float = 0.5) -> tuple[Reading, int] | None:
+    def recheck_digits(self, reading: Reading, image: np.ndarray, sure: float = 0.5,
+                       numeric: bool = False) -> tuple[Reading, int] | None:
         """A second opinion on the digits of a printed ``reading`` (Tesseract's) of ``image``.
 
         Printed digits are mostly separate connected components of even height
@@ -538,7 +539,9 @@ class HandwritingEngine:
         fewer glyphs than characters (touching pairs). Each glyph the reading calls a
         digit is classified by the digit model; where the model reads another digit at
         least ``sure``, that digit replaces Tesseract's (its character confidence
-        becomes the model's). Letters, separators and Tesseract's segmentation are kept.
+        becomes the model's). Letters, separators and Tesseract's segmentation are kept;
+        with ``numeric`` (a number field, where a letter can only be a misread digit,
+        '$100' for 8100) a tall character other than ¥ \\ / 円 is classified as well.
         -> (the reading with the model's digits, number of digits changed), or None
         when the glyphs cannot be matched with the reading (the model abstains)."""
         text = reading.text
@@ -560,7 +563,7 @@ class HandwritingEngine:
         confs = list(reading.char_confidences) + [reading.confidence] * (len(text) - len(reading.char_confidences))
         changed = 0
         for g, i in zip(probs, tall):
-            if text[i] not in DIGITS:
+            if text[i] not in DIGITS and not (numeric and text[i] not in _NUMBER_MARKS):
                 continue
             k = int(np.argmax(g))
             if cls[k] in DIGITS and cls[k] != text[i] and g[k] >= sure:
@@ -980,6 +983,7 @@ class HandwritingEngine:
 
 #: Characters of a printed reading that are not tall glyphs (matched with no component).
 _SHORT_CHARS = set(",.-ー－―‐−–'`:;_~、。･・")
+_NUMBER_MARKS = set("¥\\/円")  # tall characters a number field may hold besides digits
 PRINTED_TALL = 0.55  # a glyph at least this x the text height is a character, not a separator
 PRINTED_SPLIT = 0.75  # only a glyph at least this x H wide is split (a touching pair)
 
