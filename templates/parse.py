@@ -33,6 +33,8 @@ rather than a certain normalisation makes the value ``review``:
 * Flagged ``kana_voicing``: in free text, a katakana word whose voicing mark a FAX
   wiped out or changed, put back when one change of one mark makes it a dictionary word
   (``サンブル`` -> サンプル; see ``templates/kana.py``).
+* Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``): a
+  decimal point or hyphen may have been lost there.
 * Flagged ``marks_removed``: marks a pattern says cannot belong (dots, commas, comb-box
   dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
   501072), only when exactly one way of doing so fits.
@@ -715,6 +717,10 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
             # 'COT 962 69': a gap inside a code is where a hyphen was lost as often as a
             # printed space; with no pattern to tell, joining the parts is only a guess
             problems.append("separator_guessed")
+        if type_ == "text" and not spec.allowed and re.search(r"\d\s+\d", _nfkc(raw)):
+            # 't 1 6' for t1.6, '6 20' for 6-20: a gap between digits of free text is
+            # where a FAX lost a decimal point or a hyphen as often as a printed space
+            problems.append("gap_in_number")
         if spec.allowed:
             hit = _allowed_match(text, spec)
             if hit is None:

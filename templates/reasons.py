@@ -38,6 +38,8 @@ REASONS: dict[str, tuple[str, str]] = {
                       "the date did not read as written; lost separators or look-alike characters were assumed"),
     "kana_voicing": ("濁点・半濁点が読み取りと違う可能性がある（辞書の語に直して表示）",
                      "a voicing mark (゛/゜) was probably lost or misread; shown as the dictionary word"),
+    "gap_in_number": ("数字の間に空白があり、小数点や - が消えた可能性がある",
+                      "a gap between digits: a decimal point or hyphen may have been lost"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
                       "marks taken for box dividers or dirt were removed to fit the pattern"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),

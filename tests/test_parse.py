@@ -506,3 +506,17 @@ def test_kana_lexicon_is_shipped_and_large():
 
     words = _words()
     assert len(words) > 30000 and {"ボルト", "ナット", "ブラケット", "サンプル", "ねじ", "ばね"} <= words
+
+
+@pytest.mark.parametrize("raw, flagged", [
+    ("板金カバー SPCC t 1 6", True),   # t1.6 with its point lost
+    ("板金カバー SPCC t1.6", False),
+    ("平座金 10", False),              # a gap before a number is spacing
+    ("防振ゴム 40×30 M8", False),
+])
+def test_a_gap_between_digits_of_free_text_is_asked_about(raw, flagged):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="description", type="text"))
+    assert ("gap_in_number" in p.problems) is flagged
