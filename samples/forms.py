@@ -501,7 +501,9 @@ def template_yaml(layout: Layout, human: np.random.Generator | None = None) -> s
             out.append(f"  {t.name}:")
             tbox = t.box if human is None else _human(human, t.box, 3)
             out.append(f"    box: {_ybox(tbox)}")
-            if t.rows_from == "ruling":
+            if t.rows_from == "ruling" and human is None:
+                out.append(f"    rows: {{from: ruling, pitch: {t.pitch}, count: {t.count}}}")
+            elif t.rows_from == "ruling":  # a newcomer writes the short form
                 out.append("    rows: {from: ruling}")
             else:
                 out.append(f"    rows: {{pitch: {t.pitch}, count: {t.count}}}")
@@ -710,7 +712,7 @@ def kawada_order() -> Layout:
         ),
         keywords=("注文書", "川田精機"),
         anchors=(("注文書", 0), ("川田精機株式会社", 2)),
-        checks=("amount", "due_date"),
+        checks=("amount", "due_date", "total"),
         issuer="川田精機株式会社",
         issuer_fax="0566-21-4471",
         part_format="0A-000|000-0000",
