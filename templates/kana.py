@@ -14,7 +14,10 @@ than the reading does, and exactly one such change is best, that spelling is ret
 words between kanji) is held to more: the change must make the whole run one dictionary
 word (タッピンねし -> ねじ). The caller shows it and flags the value (``kana_voicing``).
 A reading that is a word already (ピン and ビン both are) is left alone: the dictionary
-cannot tell those apart.
+cannot tell those apart. A katakana run no dictionary words spell (ミルンート), one
+that several voicing changes would improve (ヒン), and a small ゃゅょ where Japanese
+spelling has none (ウュス, スペーサーゅ) are not changed but noted, and the value is
+flagged (``kana_doubtful``).
 """
 
 from __future__ import annotations
@@ -82,17 +85,40 @@ def voicing_fix(run: str) -> str | None:
     return winners[0] if low < here and len(winners) == 1 else None
 
 
+# small ya/yu/yo only follow an i-column kana (キャ, シュ, ...; テュ, フョ, ヴュ in loanwords)
+_SMALL_Y = re.compile(r"(?<![きしちにひみりぎじぢびぴキシチニヒミリギジヂビピテデフヴ])[ゃゅょャュョ]")
+
+
+def _doubtful(run: str) -> bool:
+    """A katakana run that is no spelling of dictionary words (a kana no word covers:
+    ミルンート, ウュス), or that several voicing changes would make better."""
+    if "ぁ" <= run[0] <= "ゖ" or not _words():
+        return False
+    here = _cost(run)
+    if here >= _UNKNOWN:
+        return True
+    better = {cand for i, ch in enumerate(run) for twin in _TWINS.get(ch, ())
+              if _cost(cand := run[:i] + twin + run[i + 1:]) < here}
+    return len(better) > 1
+
+
 def fix_text(text: str) -> tuple[str, list[str]]:
-    """``text`` with every kana run's voicing fixed where ``voicing_fix`` says so,
-    and a note per change (``kana:サンブル->サンプル``)."""
+    """``text`` with every kana run's voicing fixed where ``voicing_fix`` says so, and a
+    note per change (``kana:サンブル->サンプル``); a note ``kana?:<run>`` for a run that
+    is doubtful but has no one fix (``_doubtful``), or a small ゃゅょ where Japanese
+    spelling allows none (``スペーサーゅ``: a φ read as ゅ)."""
     notes: list[str] = []
 
     def sub(m: re.Match) -> str:
         fixed = voicing_fix(m.group(0))
         if fixed is None:
+            if _doubtful(m.group(0)):
+                notes.append(f"kana?:{m.group(0)}")
             return m.group(0)
         notes.append(f"kana:{m.group(0)}->{fixed}")
         return fixed
 
     text = unicodedata.normalize("NFC", text)
-    return KANA_RUN.sub(sub, text), notes
+    out = KANA_RUN.sub(sub, text)
+    notes += [f"kana?:{m.group(0)}" for m in _SMALL_Y.finditer(out)]
+    return out, notes

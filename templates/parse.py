@@ -32,7 +32,8 @@ rather than a certain normalisation makes the value ``review``:
   look-alike digit) when exactly one such date lies near the order/FAX date or today.
 * Flagged ``kana_voicing``: in free text, a katakana word whose voicing mark a FAX
   wiped out or changed, put back when one change of one mark makes it a dictionary word
-  (``サンブル`` -> サンプル; see ``templates/kana.py``).
+  (``サンブル`` -> サンプル; see ``templates/kana.py``). ``kana_doubtful``: a katakana
+  run no dictionary words spell (ミルンート), or a small ゃゅょ where spelling allows none.
 * Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``): a
   decimal point or hyphen may have been lost there.
 * Flagged ``marks_removed``: marks a pattern says cannot belong (dots, commas, comb-box
@@ -670,10 +671,12 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
         value, text = s, s
         if type_ == "text":
             fixed, kana_notes = fix_text(s)
-            if kana_notes:
-                notes += kana_notes
+            notes += kana_notes
+            if fixed != s:
                 value, text = fixed, fixed
                 problems.append("kana_voicing")
+            if any(n.startswith("kana?:") for n in kana_notes):
+                problems.append("kana_doubtful")
     if type_ == "date" and value is None and "not_a_date" in problems:
         repaired = repair_date(s, ref_date or (hint.date if hint is not None else None) or today)
         if repaired is not None:

@@ -40,6 +40,8 @@ REASONS: dict[str, tuple[str, str]] = {
                      "a voicing mark (゛/゜) was probably lost or misread; shown as the dictionary word"),
     "gap_in_number": ("数字の間に空白があり、小数点や - が消えた可能性がある",
                       "a gap between digits: a decimal point or hyphen may have been lost"),
+    "kana_doubtful": ("カタカナが辞書の語にならない（読み違いの可能性）",
+                      "katakana that spells no dictionary word (a likely misreading)"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
                       "marks taken for box dividers or dirt were removed to fit the pattern"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),

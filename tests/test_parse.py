@@ -520,3 +520,20 @@ def test_a_gap_between_digits_of_free_text_is_asked_about(raw, flagged):
 
     p = parse_text(raw, FieldSpec(name="description", type="text"))
     assert ("gap_in_number" in p.problems) is flagged
+
+
+@pytest.mark.parametrize("raw", ["要ミルンート", "ウュス", "スペーサーゅ 10×15"])
+def test_katakana_that_spells_no_word_is_flagged_not_changed(raw):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="description", type="text"))
+    assert "kana_doubtful" in p.problems and p.text.replace(" ", "") == raw.replace(" ", "")
+
+
+@pytest.mark.parametrize("raw", ["キャップボルト M5×12", "ジョイント", "チューブ", "ミルシート", "ニュートラル"])
+def test_ordinary_katakana_words_are_not_doubtful(raw):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    assert "kana_doubtful" not in parse_text(raw, FieldSpec(name="description", type="text")).problems
