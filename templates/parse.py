@@ -17,7 +17,7 @@ rather than a certain normalisation makes the value ``review``:
   real digit (``1O0`` -> 100; a lone ``O`` stays not_a_number). In dates only
   O o 〇 ○ / l I | next to a digit (S is Showa there). In part numbers only when the
   template has a ``pattern`` that the text as read fails and exactly one O/0, I/1/L,
-  S/5, B/8, Z/2, G/6 swap makes it match. In free text only a lone 0 before katakana
+  S/5, B/8, Z/2, G/6, T/7 swap (or $ -> S/5, ( -> C, ¥ -> Y) makes it match. In free text only a lone 0 before katakana
   -> O (Oリング). A written year far from the reference that one look-alike digit
   brings within a year of it (2626 -> 2026).
 * The year of an M/D date: from the ledger's year field (certain), else the order date
@@ -96,7 +96,9 @@ NUMERIC_LOOKALIKES = {"O": "0", "o": "0", "〇": "0", "○": "0",
 DATE_LOOKALIKES = {"O": "0", "o": "0", "〇": "0", "○": "0", "l": "1", "I": "1", "|": "1"}
 # Part numbers: each character that may have been read as its twin (after upper-casing).
 PART_TWINS = {"O": "O0", "0": "0O", "I": "I1", "1": "1I", "L": "L1", "S": "S5", "5": "5S",
-              "B": "B8", "8": "8B", "Z": "Z2", "2": "2Z", "G": "G6", "6": "6G"}
+              "B": "B8", "8": "8B", "Z": "Z2", "2": "2Z", "G": "G6", "6": "6G",
+              # marks a FAX makes of letters and digits: $ for S/5, ( for C, ¥ for Y, T/7
+              "$": "S5", "(": "C", "¥": "Y", "T": "T7", "7": "7T"}
 _PART_MAX_AMBIGUOUS = 12  # 2**12 candidates at most
 
 # Units accepted after a quantity. No single ASCII letters but "m": g, t, l/L look too much

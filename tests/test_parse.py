@@ -537,3 +537,17 @@ def test_ordinary_katakana_words_are_not_doubtful(raw):
     from faxflow.templates.parse import parse_text
 
     assert "kana_doubtful" not in parse_text(raw, FieldSpec(name="description", type="text")).problems
+
+
+@pytest.mark.parametrize("raw, pattern, text", [
+    ("T$-9167", r"^[A-Z]{1,3}-\d{3,4}$", "TS-9167"),   # S printed as $ by the FAX
+    ("C8-46$3", r"^[A-Z]{2}-\d{4}$", "CB-4653"),
+    ("(B-5386", r"^[A-Z]{2}-\d{4}$", "CB-5386"),
+    ("TF-452", r"^(\d[A-Z]-\d{3}|\d{3}-\d{4})$", "7F-452"),
+])
+def test_fax_marks_in_codes_read_back_from_the_pattern(raw, pattern, text):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="part_no", type="part_number", pattern=pattern))
+    assert p.text == text and "lookalike_corrected" in p.problems
