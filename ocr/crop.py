@@ -611,7 +611,7 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
             for k, i in enumerate(smalls):
                 x, y, w, h = stats[i, :4]
                 by_writing = area[i] > speck and near is not None and near[y:y + h, x:x + w].any()
-                keep[i] = by_writing or crowd[k] >= CLUSTER_N
+                keep[i] = by_writing or crowd[k] >= CLUSTER_N or _decimal_point(stats, big, i, pi.px)
         keep &= ~_comb_dividers(stats, keep, local, pi.px)
     kept = keep[labels]
     area_cell = max(1, (y1 - y0) * (x1 - x0))
@@ -630,6 +630,33 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         up = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         img = np.where(up < 128, 0, 255).astype(np.uint8)
     return img, ink
+
+
+def _decimal_point(stats: np.ndarray, big: np.ndarray, i: int, px: float) -> bool:
+    """A speck-sized dot on the baseline between two characters of one line: a decimal
+    point (``4.6``). At 200 dpi, and in FAX standard mode stretched to square pixels, a
+    printed point is a 2x2 blob no bigger than a speck; dropping it turned 4.6 into 46,
+    a wrong value nothing else can flag. A speck elsewhere (above the line, off the
+    baseline, not between two characters) is still dropped."""
+    x, y, w, h = (int(v) for v in stats[i, :4])
+    if w > max(3, round(4 * px)) or h > max(3, round(4 * px)):
+        return False
+    js = np.flatnonzero(big)
+    if js.size < 2:
+        return False
+    bx, by, bw, bh = (stats[js, k].astype(np.int64) for k in range(4))
+    gap = np.maximum(3 * px, 0.6 * bh)
+    left = (bx + bw <= x + 1) & (x - (bx + bw) <= gap) & (bh >= 3 * h)
+    right = (bx >= x + w - 1) & (bx - (x + w) <= gap) & (bh >= 3 * h)
+    for a in np.flatnonzero(left):
+        for b in np.flatnonzero(right):
+            top, bottom = max(by[a], by[b]), min(by[a] + bh[a], by[b] + bh[b])
+            if bottom - top < 0.5 * min(bh[a], bh[b]):
+                continue  # not one line
+            base, height = max(by[a] + bh[a], by[b] + bh[b]), max(bh[a], bh[b])
+            if y >= base - 0.5 * height and abs((y + h) - base) <= max(2 * px, 0.2 * height):
+                return True
+    return False
 
 
 def _comb_dividers(stats: np.ndarray, keep: np.ndarray, local: tuple[int, int, int, int], px: float) -> np.ndarray:

@@ -269,3 +269,24 @@ def test_comb_box_dividers_are_removed(forms, tesseract):
 
     as_number = replace(crop, spec=replace(crop.spec, type="integer"))  # boxes a digit apart, read as one
     assert FieldReader(tesseract).read(as_number).text == "382532"
+
+
+def test_speck_sized_decimal_point_on_the_baseline_is_kept(forms):
+    """A 2x2 point between two digits (200 dpi, FAX standard mode) is no bigger than a
+    speck: it stays when it sits on their baseline (4.6, not 46); the same dot above
+    the baseline is still dropped."""
+    f = forms["order"]
+    img = f.fill({"lines[8].amount": "46", "lines[9].amount": "46"}).copy()
+    for key, on_baseline in (("lines[9].amount", True), ("lines[8].amount", False)):
+        x0, y0, x1, y1 = box_of(f.layout or f.template, key)
+        blank = f.image[y0:y1, x0:x1] < 128
+        ink = ((img[y0:y1, x0:x1] < 128) & ~blank).astype(np.uint8)
+        n, _, st, _ = cv2.connectedComponentsWithStats(ink)
+        (ax, ay, aw, ah), (bx, _, _, _) = sorted((tuple(s[:4]) for s in st[1:] if s[4] > 20), key=lambda s: s[0])[:2]
+        cx = x0 + (ax + aw + bx) // 2 - 1
+        cy = y0 + (ay + ah - 2 if on_baseline else ay + ah // 3)
+        img[cy:cy + 2, cx:cx + 2] = 0
+    crops = {c.name: c for c in crop_fields(aligned_as_is(img, f.template.name), f.template)}
+    for key, parts in (("lines[9].amount", 3), ("lines[8].amount", 2)):
+        n, *_ = cv2.connectedComponentsWithStats((crops[key].image < 128).astype(np.uint8))
+        assert n - 1 == parts, key
