@@ -59,6 +59,8 @@ MAX_GROUP = 4  # at most this many atoms make one character
 WIDE_ZERO_Q = 0.9  # a component up to 1.6 H wide read as '0' at least this sure stays whole
 WL_FLAT = 1.7  # a character with a flat piece (a 5's hat, a 7's bar) may be this wide (x H)
 GUESS_FLOOR = 0.05  # a rejected glyph inside a number shows its best digit if at least this likely
+LOOP_CUT = math.log(0.15)  # log-probability added for a cut through two or more strokes (a loop,
+# a 2's curl, a flat 0): touching digits touch at one point, so their cut crosses one stroke
 
 
 @dataclass(eq=False)
@@ -71,6 +73,7 @@ class _Atom:
     fixed: str | None = None  # '.', ',', '-' recognised by geometry
     parent: int = -1  # index of the component it was cut from
     area: int = 0
+    cut_runs: int = 0  # strokes the cut at its left edge went through (0: not cut there)
 
     @property
     def w(self) -> int:
@@ -245,6 +248,52 @@ def _join_broken(atoms: list[_Atom], H: float) -> list[_Atom]:
     return sorted(out, key=lambda a: a.x0)
 
 
+DATE_BEAM_FLOOR = 0.01  # a constrained date less likely than this is a made-up date, not shown
+HAT_GAP = 0.4  # a flat stroke this far (x H) right of a body may join it (a 5's detached hat)
+SHORT_DIGIT = math.log(0.1)  # log-probability added to a digit less than 0.45 H tall
+CUT_MIN_H = 0.45  # a cut must leave parts at least this x H tall
+FLAT_UNCUT = 0.45  # a component flatter than this x H is not cut into characters
+STACK_OVERLAP = 0.4  # stacked pieces overlapping this share of the narrower one's width are one glyph
+
+
+def _join_stacked(atoms: list[_Atom], H: float) -> list[_Atom]:
+    """Pieces one above the other are one character: a one-line number has no stacked
+    characters, but a FAX break cuts a thin 0 or 6 into an upper and a lower arc, and a
+    5's hat sits on its body. Two components, at least one of them short (< 0.75 H),
+    that overlap horizontally (>= STACK_OVERLAP of the narrower) and lie <= 0.15 H
+    apart vertically, together no taller than 1.3 H, are joined (repeatedly)."""
+    out = sorted(atoms, key=lambda a: a.x0)
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(out):
+            if a.fixed:
+                continue
+            for j in range(i + 1, len(out)):
+                b = out[j]
+                if b.fixed or b.x0 >= a.x1:
+                    continue
+                if min(a.h, b.h) >= 0.75 * H or min(a.h, b.h) < 0.1 * H:
+                    continue
+                ov = min(a.x1, b.x1) - max(a.x0, b.x0)
+                if ov < STACK_OVERLAP * min(a.w, b.w):
+                    continue
+                up, lo = (a, b) if a.y0 + a.y1 <= b.y0 + b.y1 else (b, a)
+                if lo.y0 - up.y1 > 0.15 * H or max(a.y1, b.y1) - min(a.y0, b.y0) > 1.3 * H:
+                    continue
+                if lo.y0 < up.y0 + 0.5 * up.h:  # side by side more than stacked
+                    continue
+                m = a.mask | b.mask
+                out[i] = _Atom(m, min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1),
+                               area=a.area + b.area)
+                del out[j]
+                changed = True
+                break
+            if changed:
+                break
+    return out
+
+
 def _comb_teeth(atoms: list[_Atom], width: int) -> tuple[list[_Atom], list[float]]:
     """Comb boxes whose horizontal line is already gone (the crop stage removed it):
     short, straight, upright dividers whose ends line up below (or above) the
@@ -359,6 +408,41 @@ def _cuts(mask: np.ndarray, x0: int, x1: int, H: float) -> list[int]:
         n = max(2, round(w / (0.6 * H)))
         chosen = [int(w * k / n) for k in range(1, n)]
     return sorted(x0 + c for c in chosen)
+
+
+def _tall_cuts(mask: np.ndarray, cuts: list[int], x0: int, x1: int, H: float) -> list[int]:
+    """The cuts that do not cut a flat end off a component: all that is left of a cut,
+    and all that is right of it, at least CUT_MIN_H x H tall. Touching digits are each
+    tall; a flat end is a 5's hat or a 7's bar (or a slice of it), cut off its body."""
+    if CUT_MIN_H <= 0 or not cuts:
+        return cuts
+    cols = mask[:, x0:x1]
+    has = cols.any(axis=0)
+    top = np.where(has, cols.argmax(axis=0), 10 ** 6)
+    bot = np.where(has, cols.shape[0] - 1 - cols[::-1].argmax(axis=0), -1)
+
+    def height(l: int, r: int) -> int:
+        l, r = l - x0, r - x0
+        return int(bot[l:r].max() - top[l:r].min() + 1) if r > l and has[l:r].any() else 0
+
+    return [c for c in cuts if height(x0, c) >= CUT_MIN_H * H and height(c, x1) >= CUT_MIN_H * H]
+
+
+def _cut_strokes(mask: np.ndarray, x: int, H: float) -> int:
+    """How many strokes a vertical cut at column ``x`` of a component goes through: the
+    fewest separate ink runs in the columns x-1..x+1 (gaps under 0.06 H closed)."""
+    gap = max(2, int(round(0.06 * H)))
+    best = None
+    for c in range(max(0, x - 1), min(mask.shape[1], x + 2)):
+        runs = _runs(mask[:, c])
+        n = 0
+        last = None
+        for r0, r1 in runs:
+            if last is None or r0 - last >= gap:
+                n += 1
+            last = r1
+        best = n if best is None else min(best, n)
+    return best or 0
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -493,6 +577,8 @@ class HandwritingEngine:
         self._stroke_fix = _stroke_fix(ink, H) if self.thin_bold else 0
         base = float(np.median([a.y1 for a in atoms if a.fixed is None and a.h >= 0.6 * H] or [max(a.y1 for a in atoms)]))
         atoms = _join_broken(atoms, H)
+        if not combs and STACK_OVERLAP < 1.5:
+            atoms = _join_stacked(atoms, H)
         self._separators(atoms, H, base, allowed)
         if combs:
             chars = self._read_comb(atoms, combs, allowed)
@@ -513,7 +599,7 @@ class HandwritingEngine:
             chars = self._date_separators(chars, notes)
             if chars and not _plausible_date("".join(c.text for c in chars)) and not combs:
                 best = self._date_beam()
-                if best is not None:
+                if best is not None and np.prod([c.conf for c in best]) >= DATE_BEAM_FLOOR:
                     chars = best
                     notes.append("date-constrained")
         if not chars:
@@ -705,7 +791,9 @@ class HandwritingEngine:
     def _read_free(self, atoms: list[_Atom], H: float, allowed: str) -> list[_Char]:
         # over-segment wide components at valleys of their ink profile -- unless the
         # whole is clearly one character of a normal width (a wide 0, a 4)
-        wide = [i for i, a in enumerate(atoms) if not a.fixed and a.w >= 0.75 * H and a.w >= 0.8 * a.h]
+        # (a flat stroke -- a 5's detached hat, a 7's bar -- is never two characters)
+        wide = [i for i, a in enumerate(atoms) if not a.fixed and a.w >= 0.75 * H and a.w >= 0.8 * a.h
+                and a.h >= FLAT_UNCUT * H]
         keep_whole = set()
         if wide:
             for i, p in zip(wide, self._classify_masks([atoms[i].mask for i in wide])):
@@ -724,7 +812,7 @@ class HandwritingEngine:
                     pieces.append(a)
                 continue
             if i in wide and i not in keep_whole:
-                cuts = [a.x0] + _cuts(a.mask, a.x0, a.x1, H) + [a.x1]
+                cuts = [a.x0] + _tall_cuts(a.mask, _cuts(a.mask, a.x0, a.x1, H), a.x0, a.x1, H) + [a.x1]
                 made = 0
                 for l, r in zip(cuts[:-1], cuts[1:]):
                     m = np.zeros_like(a.mask)
@@ -732,7 +820,9 @@ class HandwritingEngine:
                     ys = np.flatnonzero(m.any(axis=1))
                     if len(ys) == 0:
                         continue
-                    pieces.append(_Atom(m, l, int(ys[0]), r, int(ys[-1]) + 1, parent=i, area=int(m.sum())))
+                    runs = _cut_strokes(a.mask, l, H) if l > a.x0 else 0
+                    pieces.append(_Atom(m, l, int(ys[0]), r, int(ys[-1]) + 1, parent=i, area=int(m.sum()),
+                                        cut_runs=runs))
                     made += 1
                 if made:
                     continue
@@ -760,7 +850,11 @@ class HandwritingEngine:
                     # characters, however well the union would read
                     same = p.parent == pieces[e - 1].parent
                     ov = min(x1, p.x1) - max(x0, p.x0)
-                    if not same and ov < -max(2.0, 0.06 * H):
+                    # a 5's hat, detached: a flat stroke in the upper half, a little
+                    # to the right of the body
+                    hat = (p.h < 0.45 * H and y1c - y0c >= 0.6 * H and p.y1 <= (y0c + y1c) / 2
+                           and ov >= -HAT_GAP * H)
+                    if not same and ov < -max(2.0, 0.06 * H) and not hat:
                         break
                     tall = p.h >= 0.7 * H and (y1c - y0c) >= 0.7 * H
                     if not same and tall and ov < 0.3 * min(p.w, x1 - x0):
@@ -779,6 +873,8 @@ class HandwritingEngine:
         for k, p in zip(order, probs):
             c, q, prej = self._char_from_probs(p, allowed)
             score = math.log(max(q, 1e-6)) + CHAR_BONUS
+            if c in DIGITS and max(g.y1 for g in pieces[k[0]:k[1]]) - min(g.y0 for g in pieces[k[0]:k[1]]) < 0.45 * H:
+                score += SHORT_DIGIT  # a digit is not that short: a hat, a bar, a fragment
             scored[k] = (score, c, q, prej, p)
         # dynamic programme over piece positions
         best = [-math.inf] * (n + 1)
@@ -793,7 +889,7 @@ class HandwritingEngine:
                 continue
             for s in range(max(0, e - MAX_GROUP), e):
                 if (s, e) in scored and best[s] > -math.inf:
-                    v = best[s] + scored[(s, e)][0]
+                    v = best[s] + scored[(s, e)][0] + self._cut_cost(pieces, s)
                     if v > best[e]:
                         best[e], back[e] = v, (s, "cls")
         chars: list[_Char] = []
@@ -812,6 +908,17 @@ class HandwritingEngine:
         chars.reverse()
         self._lattice = (pieces, scored)
         return self._check_splits(chars, pieces, atoms, allowed)
+
+    @staticmethod
+    def _cut_cost(pieces: list[_Atom], s: int) -> float:
+        """Cost of a character boundary before piece ``s``: a cut through several strokes
+        of one component (a loop, a curl) is unlikely to separate two characters."""
+        if s <= 0 or s >= len(pieces):
+            return 0.0
+        p, q = pieces[s - 1], pieces[s]
+        if p.parent != q.parent or q.cut_runs < 2:
+            return 0.0
+        return LOOP_CUT
 
     def _check_splits(self, chars: list[_Char], pieces: list[_Atom], atoms: list[_Atom], allowed: str) -> list[_Char]:
         """A component read as several characters must be convincing: when the whole is
@@ -909,7 +1016,8 @@ class HandwritingEngine:
                         if q < 1e-4:
                             continue
                         c = _Char(cls[k], q, x0, x1, y0, y1, prej, pr)
-                        add(e, text + cls[k], score + math.log(q) + CHAR_BONUS, chars + [c])
+                        add(e, text + cls[k], score + math.log(q) + CHAR_BONUS + self._cut_cost(pieces, s0),
+                            chars + [c])
         done = [(sc, ch) for t, (sc, ch) in beams[n].items() if _plausible_date(t)]
         if not done:
             return None
