@@ -13,8 +13,10 @@ than the reading does, and exactly one such change is best, that spelling is ret
 (サンブル -> サンプル, プラケット -> ブラケット). A hiragana run (okurigana and short
 words between kanji) is held to more: the change must make the whole run one dictionary
 word (タッピンねし -> ねじ). The caller shows it and flags the value (``kana_voicing``).
-A reading that is a word already (ピン and ビン both are) is left alone: the dictionary
-cannot tell those apart. A katakana run no dictionary words spell (ミルンート), one
+Where the dictionary cannot tell two spellings apart (ボルト and ポルト, ピン and ビン
+are both words), the trade's own words (``data/parts_kana.txt``, hand-made, meant to
+be added to) decide: ポルト -> ボルト. A reading that is a word of the trade is left
+alone. A katakana run no dictionary words spell (ミルンート), one
 that several voicing changes would improve (ヒン), and a small ゃゅょ where Japanese
 spelling has none (ウュス, スペーサーゅ) are not changed but noted, and the value is
 flagged (``kana_doubtful``).
@@ -30,6 +32,8 @@ from pathlib import Path
 __all__ = ["voicing_fix", "fix_text"]
 
 LEXICON = Path(__file__).parent / "data" / "kana.txt"
+TRADE = Path(__file__).parent / "data" / "parts_kana.txt"
+TRADE_COST = 0.6  # a word of the trade beats an ordinary word (ボルト over ポルト)
 KANA_RUN = re.compile(r"[ァ-ヴー]{2,}|[ぁ-ゖ]{2,}")
 _MAX_WORD = 12
 _UNKNOWN = 3  # cost of a kana no dictionary word covers (a word costs 1)
@@ -50,15 +54,28 @@ def _words() -> frozenset[str]:
         return frozenset()
 
 
+@lru_cache(maxsize=1)
+def _trade_words() -> frozenset[str]:
+    try:
+        lines = TRADE.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return frozenset()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
 @lru_cache(maxsize=4096)
-def _cost(run: str) -> int:
-    """Fewest pieces ``run`` splits into, a dictionary word costing 1, any other kana 3."""
-    words = _words()
-    best = [0] + [10**6] * len(run)
+def _cost(run: str) -> float:
+    """Cheapest split of ``run`` into pieces: a word of the trade (``data/parts_kana.txt``)
+    costs TRADE_COST, another dictionary word 1, any other kana 3."""
+    words, trade = _words(), _trade_words()
+    best = [0.0] + [1e9] * len(run)
     for i in range(1, len(run) + 1):
         best[i] = best[i - 1] + _UNKNOWN
         for j in range(max(0, i - _MAX_WORD), i - 1):
-            if run[j:i] in words:
+            piece = run[j:i]
+            if piece in trade:
+                best[i] = min(best[i], best[j] + TRADE_COST)
+            elif piece in words:
                 best[i] = min(best[i], best[j] + 1)
     return best[len(run)]
 
@@ -69,8 +86,8 @@ def voicing_fix(run: str) -> str | None:
     if not _words() or len(run) < 2:
         return None
     here = _cost(run)
-    if here == 1:
-        return None  # a word as read
+    if here <= TRADE_COST:
+        return None  # a word of the trade as read
     scored = []
     for i, ch in enumerate(run):
         for twin in _TWINS.get(ch, ()):
@@ -80,7 +97,7 @@ def voicing_fix(run: str) -> str | None:
         return None
     low = min(c for c, _ in scored)
     winners = [cand for c, cand in scored if c == low]
-    if "ぁ" <= run[0] <= "ゖ" and low != 1:
+    if "ぁ" <= run[0] <= "ゖ" and low > 1:
         return None  # hiragana: only a change that makes the run one word
     return winners[0] if low < here and len(winners) == 1 else None
 

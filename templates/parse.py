@@ -36,7 +36,8 @@ rather than a certain normalisation makes the value ``review``:
   run no dictionary words spell (ミルンート), or a small ゃゅょ where spelling allows none.
 * Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``): a
   decimal point or hyphen may have been lost there.
-* Flagged ``marks_removed``: marks a pattern says cannot belong (dots, commas, comb-box
+* Flagged ``marks_removed``: a lone mark after free text, apart from it (``ウエス .``: a
+  speck read as a period), taken off; marks a pattern says cannot belong (dots, commas, comb-box
   dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
   501072), only when exactly one way of doing so fits.
 """
@@ -671,6 +672,12 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                                             hint=hint)
     else:
         value, text = s, s
+        if type_ == "text" and (m := re.search(r"\s+[.,'`・。、]+$", s)) is not None and m.start() > 0:
+            # 'ウエス .': a speck after the text, apart from it, read as a mark
+            notes.append(f"marks:{s}->{s[:m.start()]}")
+            s = s[:m.start()]
+            value, text = s, s
+            problems.append("marks_removed")
         if type_ == "text":
             fixed, kana_notes = fix_text(s)
             notes += kana_notes

@@ -486,8 +486,10 @@ def test_marks_the_pattern_rules_out_are_removed_and_flagged(raw, pattern, text,
     ("プラケット A型", "ブラケット A型", True),
     ("ベアリング 6202ZZ", "ベアリング 6202ZZ", False),  # a word as read
     ("平行ピン 6×20", "平行ピン 6×20", False),
-    ("平行ビン 6×20", "平行ビン 6×20", False),  # ビン is a word too: nothing to go by
-    ("アンカーホルト", "アンカーホルト", False),  # アンカー + ホルト: no better split with one change
+    ("平行ビン 6×20", "平行ピン 6×20", True),   # both words: the trade's word (ピン) wins
+    ("六角ポルト M10×40", "六角ボルト M10×40", True),
+    ("ジールテープ 13mm", "シールテープ 13mm", True),
+    ("アンカーホルト", "アンカーボルト", True),   # アンカー + ボルト: words of the trade
     ("タッピンねし 4×16", "タッピンねじ 4×16", True),  # hiragana: ねし is no word, ねじ is
     ("ばね座金 M8", "ばね座金 M8", False),
     ("止め輪 C形", "止め輪 C形", False),        # a lone okurigana is not looked at
@@ -551,3 +553,17 @@ def test_fax_marks_in_codes_read_back_from_the_pattern(raw, pattern, text):
 
     p = parse_text(raw, FieldSpec(name="part_no", type="part_number", pattern=pattern))
     assert p.text == text and "lookalike_corrected" in p.problems
+
+
+@pytest.mark.parametrize("raw, text, removed", [
+    ("ウエス .", "ウエス", True),          # a speck after the text read as a period
+    ("ウエス", "ウエス", False),
+    ("t1.6", "t1.6", False),               # a point inside stays
+    ("M8 x 20", "M8×20", False),           # (x between digits is ×: normalised, not a mark)
+])
+def test_a_lone_mark_after_free_text_is_taken_off_and_flagged(raw, text, removed):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="description", type="text"))
+    assert p.text == text and ("marks_removed" in p.problems) is removed
