@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faxflow.ocr.shapes import outlines
+
 __all__ = ["is_seal_only"]
 
 MIN_HEIGHT = 0.5      # ring height / cell height
@@ -41,22 +43,11 @@ def is_seal_only(image: np.ndarray) -> bool:
     # uneven seal ink leaves gaps in the ring: bridge a few pixels before tracing it
     k = max(3, (h // 40) * 2 + 1)
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    contours, hierarchy = cv2.findContours(closed, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is None:
-        return False
-    hierarchy = hierarchy[0]
     best = None
-    for i, c in enumerate(contours):
-        if hierarchy[i][3] != -1:
-            continue  # a hole, not an outer outline
-        x, y, w, bh = cv2.boundingRect(c)
+    for c, (x, y, w, bh), holes in outlines(closed):
         if bh < MIN_HEIGHT * h or not ASPECT[0] <= w / bh <= ASPECT[1]:
             continue
-        child = hierarchy[i][2]
-        hole = 0.0
-        while child != -1:  # the largest hole of this outline
-            hole = max(hole, cv2.contourArea(contours[child]))
-            child = hierarchy[child][0]
+        hole = max((cv2.contourArea(k) for k in holes), default=0.0)
         area = cv2.contourArea(c)
         hull = cv2.contourArea(cv2.convexHull(c))
         # a ring: a large hole, or (the name touching the ring splits the hole) an

@@ -125,23 +125,14 @@ def unslash_zeros(image: np.ndarray) -> np.ndarray:
     above the other without overlap, a φ's side by side at the same height."""
     import cv2
 
+    from faxflow.ocr.shapes import outlines
+
     ink = (image < 128).astype(np.uint8)
-    contours, hier = cv2.findContours(ink, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-    if hier is None:
-        return image
-    hier = hier[0]
     out = None
-    for i, c in enumerate(contours):
-        if hier[i][3] != -1:
-            continue  # a hole
-        x, y, w, h = cv2.boundingRect(c)
+    for c, (x, y, w, h), inner_outlines in outlines(ink, cv2.CHAIN_APPROX_NONE):
         if h < 10 or not 1.1 <= h / max(w, 1) <= 2.8:
             continue
-        holes, k = [], hier[i][2]
-        while k != -1:
-            if cv2.contourArea(contours[k]) >= 0.03 * w * h:
-                holes.append(cv2.boundingRect(contours[k]))
-            k = hier[k][0]
+        holes = [cv2.boundingRect(k) for k in inner_outlines if cv2.contourArea(k) >= 0.03 * w * h]
         if len(holes) != 2:
             continue
         (_, a0, _, ah), (_, b0, _, bh) = holes
