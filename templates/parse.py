@@ -34,8 +34,8 @@ rather than a certain normalisation makes the value ``review``:
   wiped out or changed, put back when one change of one mark makes it a dictionary word
   (``サンブル`` -> サンプル; see ``templates/kana.py``). ``kana_doubtful``: a katakana
   run no dictionary words spell (ミルンート), or a small ゃゅょ where spelling allows none.
-* Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``): a
-  decimal point or hyphen may have been lost there.
+* Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``) or
+  between a lone letter and digits (``A 42``): a point or hyphen may have been lost.
 * Flagged ``marks_removed``: a lone mark after free text, apart from it (``ウエス .``: a
   speck read as a period), taken off; marks a pattern says cannot belong (dots, commas, comb-box
   dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
@@ -729,9 +729,11 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
             # 'COT 962 69': a gap inside a code is where a hyphen was lost as often as a
             # printed space; with no pattern to tell, joining the parts is only a guess
             problems.append("separator_guessed")
-        if type_ == "text" and not spec.allowed and re.search(r"\d\s+\d", _nfkc(raw)):
-            # 't 1 6' for t1.6, '6 20' for 6-20: a gap between digits of free text is
-            # where a FAX lost a decimal point or a hyphen as often as a printed space
+        if type_ == "text" and not spec.allowed and re.search(r"\d\s+\d|(?<![A-Za-z])[A-Za-z]\s+\d",
+                                                                  _nfkc(raw)):
+            # 't 1 6' for t1.6, '6 20' for 6-20, 'A 42' for A-42: a gap between digits
+            # (or a lone letter and digits) of free text is where a FAX lost a decimal
+            # point or a hyphen as often as a printed space
             problems.append("gap_in_number")
         if spec.allowed:
             hit = _allowed_match(text, spec)

@@ -515,6 +515,9 @@ def test_kana_lexicon_is_shipped_and_large():
     ("板金カバー SPCC t1.6", False),
     ("平座金 10", False),              # a gap before a number is spacing
     ("防振ゴム 40×30 M8", False),
+    ("Vベルト A 42", True),             # A-42 with its hyphen lost
+    ("Vベルト A-42", False),
+    ("板金カバー SPCC t1.6", False),
 ])
 def test_a_gap_between_digits_of_free_text_is_asked_about(raw, flagged):
     from faxflow.templates.model import FieldSpec
