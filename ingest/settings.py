@@ -13,7 +13,7 @@ from pathlib import Path
 def default_jobs() -> int:
     """Worker processes when nothing is configured: one per CPU core, at most 4 (each
     holds its own OCR models and page images, up to ~0.6 GB). Measured on the 2-core
-    development machine: 10-row order sheets at 34.7 pages/min with 1 worker, 66.7 with
+    development machine: 10-row order sheets at 33.6 pages/min with 1 worker, 62.5 with
     2 (bench/bench_pipeline.py)."""
     import os
 
