@@ -85,14 +85,22 @@ class Pipeline:
         return self._store
 
     def warm_up(self) -> None:
-        """Do the one-off work now (reference features of every template, Tesseract
-        models), so the first scan a worker takes is as fast as the rest."""
+        """Do the one-off work now (reference features of every template, renderings of
+        their allowed values, Tesseract models), so the first scan a worker takes is as
+        fast as the rest."""
         import numpy as np
 
         from faxflow.templates.match import reference_for
 
         for template in self.templates:
             reference_for(template)
+            # the glyph matcher renders each list of allowed values once (~1.5 s)
+            from faxflow.ocr.engines import glyphs
+
+            specs = list(template.fields) + [c for t in template.tables for c in t.columns]
+            for spec in specs:
+                if spec.allowed and not spec.multiline:
+                    glyphs.candidates(tuple(str(a) for a in spec.allowed))
         recognize = getattr(self.printed, "recognize", None)
         if recognize is not None:
             dot = np.full((40, 40), 255, np.uint8)
