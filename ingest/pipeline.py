@@ -90,13 +90,12 @@ class Pipeline:
         fast as the rest."""
         import numpy as np
 
+        from faxflow.ocr.engines import glyphs
         from faxflow.templates.match import reference_for
 
         for template in self.templates:
             reference_for(template)
             # the glyph matcher renders each list of allowed values once (~1.5 s)
-            from faxflow.ocr.engines import glyphs
-
             specs = list(template.fields) + [c for t in template.tables for c in t.columns]
             for spec in specs:
                 if spec.allowed and not spec.multiline:
