@@ -30,6 +30,8 @@ import itertools
 import re
 import unicodedata
 
+from faxflow.templates.eras import date_or_none, era_year
+
 __all__ = ["repair_date", "WINDOW_DAYS"]
 
 #: How far from the anchor a repaired date may lie (orders are read within days of being
@@ -43,14 +45,6 @@ _KANJI_FIXES = [
 ]
 _ERA_MANGLED = re.compile(r"^[^\d]{0,3}?(?:[令合今][^\d]?|[^\d]?[和軸科])\s*(?=\d{1,2}\s*年)")
 _LOOKALIKE = {"0": "689", "9": "0", "6": "0", "8": "03", "3": "28", "2": "3", "1": "7", "7": "1", "5": "3"}
-_REIWA_START = 2019
-
-
-def _date(y: int, m: int, d: int) -> dt.date | None:
-    try:
-        return dt.date(y, m, d)
-    except ValueError:
-        return None
 
 
 def _md_splits(md: str, slash_read: bool) -> list[tuple[str, str]]:
@@ -141,10 +135,10 @@ def repair_date(text: str, anchor: dt.date | None) -> tuple[dt.date, list[str]] 
             for (yv, yc), (mv, mc), (dv, dc) in itertools.product(*parts):
                 if yc + mc + dc > budget:
                     continue
-                year = _REIWA_START + int(yv) - 1 if era else int(yv)
+                year = era_year("令和", int(yv)) if era else int(yv)
                 if not era and len(yv) != 4:
                     continue
-                d = _date(year, int(mv), int(dv))
+                d = date_or_none(year, int(mv), int(dv))
                 if near(d):
                     found.setdefault(d, [f"digits:{ys}/{ms}/{ds}->{yv}/{mv}/{dv}"] if yc + mc + dc else [])
         if len(found) == 1:

@@ -27,6 +27,8 @@ import datetime as dt
 import re
 import unicodedata
 
+from faxflow.templates.eras import ERAS, date_or_none, era_year
+
 __all__ = ["fax_date", "header_dates", "PLAUSIBLE_YEARS"]
 
 #: A FAX date further than this many years from ``today`` is a wrong machine clock.
@@ -68,21 +70,14 @@ _PATTERNS: list[tuple[re.Pattern, str]] = [
     (re.compile(rf"(?<![0-9:])(?P<y>{_D}{{4}}){_S}[-/. ]{_S}{_MON}{_S}[-/. ]{_S}(?P<d>{_D}{{1,2}})(?![0-9:])"),
      "ymd"),
 ]
-_ERA_FIRST = {"令和": 2019, "R": 2019, "平成": 1989, "H": 1989}
+_ERA_NAME = {"令和": "令和", "R": "令和", "平成": "平成", "H": "平成"}
 # an era year past its era's end is no date (H31 was the last Heisei year)
-_ERA_LAST = {"令和": 99, "R": 99, "平成": 31, "H": 31}
+_ERA_LAST = {"令和": 99, "平成": ERAS["平成"][1].year - ERAS["平成"][0].year + 1}
 
 
 def _digits(s: str) -> str | None:
     out = "".join(_LOOK.get(ch, ch) for ch in s)
     return out if out.isascii() and out.isdigit() else None
-
-
-def _date(y: int, m: int, d: int) -> dt.date | None:
-    try:
-        return dt.date(y, m, d)
-    except ValueError:
-        return None
 
 
 def _from_match(m: re.Match) -> dt.date | None:
@@ -100,16 +95,17 @@ def _from_match(m: re.Match) -> dt.date | None:
     if g.get("era"):
         ey = g["ey"]
         n = 1 if ey == "元" else int(_digits(ey) or 0)
-        if not 1 <= n <= _ERA_LAST[g["era"]]:
+        era = _ERA_NAME[g["era"]]
+        if not 1 <= n <= _ERA_LAST[era]:
             return None
-        year = _ERA_FIRST[g["era"]] + n - 1
+        year = era_year(era, n)
     else:
         ys = g.get("y") or g.get("yy") or g.get("yfull")
         ys = _digits(ys) if ys else None
         if ys is None:
             return None
         year = int(ys) if len(ys) == 4 else 2000 + int(ys)
-    return _date(year, month, day)
+    return date_or_none(year, month, day)
 
 
 def header_dates(text: str) -> list[dt.date]:

@@ -88,11 +88,7 @@ def voicing_fix(run: str) -> str | None:
     here = _cost(run)
     if here <= TRADE_COST:
         return None  # a word of the trade as read
-    scored = []
-    for i, ch in enumerate(run):
-        for twin in _TWINS.get(ch, ()):
-            cand = run[:i] + twin + run[i + 1:]
-            scored.append((_cost(cand), cand))
+    scored = [(_cost(cand), cand) for cand in _twins_of(run)]
     if not scored:
         return None
     low = min(c for c, _ in scored)
@@ -114,9 +110,12 @@ def _doubtful(run: str) -> bool:
     here = _cost(run)
     if here >= _UNKNOWN:
         return True
-    better = {cand for i, ch in enumerate(run) for twin in _TWINS.get(ch, ())
-              if _cost(cand := run[:i] + twin + run[i + 1:]) < here}
-    return len(better) > 1
+    return len({cand for cand in _twins_of(run) if _cost(cand) < here}) > 1
+
+
+def _twins_of(run: str) -> list[str]:
+    """``run`` with the voicing of one kana changed, every way it can be."""
+    return [run[:i] + twin + run[i + 1:] for i, ch in enumerate(run) for twin in _TWINS.get(ch, ())]
 
 
 def fix_text(text: str) -> tuple[str, list[str]]:

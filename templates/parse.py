@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from faxflow.templates.daterepair import repair_date
+from faxflow.templates.eras import ERAS, date_or_none
 from faxflow.templates.kana import fix_text
 from faxflow.templates.model import FieldSpec
 from faxflow.templates.reasons import REASONS, code_of
@@ -382,14 +383,6 @@ def _parse_number(s: str, type_: str, notes: list[str]) -> tuple[object, str, li
 # ---------------------------------------------------------------------------------------------
 # dates
 
-ERAS: dict[str, tuple[dt.date, dt.date | None]] = {
-    # era: (first day, last day)
-    "明治": (dt.date(1868, 1, 1), dt.date(1912, 7, 29)),  # the 1868 edict counted from Jan 1
-    "大正": (dt.date(1912, 7, 30), dt.date(1926, 12, 24)),
-    "昭和": (dt.date(1926, 12, 25), dt.date(1989, 1, 7)),
-    "平成": (dt.date(1989, 1, 8), dt.date(2019, 4, 30)),
-    "令和": (dt.date(2019, 5, 1), None),
-}
 # Only the letters in everyday use; a lone T or M is more likely a misread digit.
 _ERA_LETTERS = {"R": "令和", "H": "平成", "S": "昭和"}
 _WEEKDAYS = "月火水木金土日"
@@ -402,27 +395,20 @@ _COMPACT_RE = re.compile(r"^(?P<y>(?:19|20)\d\d)(?P<m>\d\d)(?P<d>\d\d)$")
 _WEEKDAY_RE = re.compile(rf"\(([{_WEEKDAYS}])(?:曜日?)?\)$|([{_WEEKDAYS}])曜日?$")
 
 
-def _date_or_none(y: int, m: int, d: int) -> dt.date | None:
-    try:
-        return dt.date(y, m, d)
-    except ValueError:
-        return None
-
-
 def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | None,
                 year: int | None, notes: list[str],
                 hint: YearHint | None = None) -> tuple[dt.date | None, list[str]]:
-    if not (1 <= m <= 12 and 1 <= d <= 31) or _date_or_none(2000, m, d) is None:
+    if not (1 <= m <= 12 and 1 <= d <= 31) or date_or_none(2000, m, d) is None:
         return None, ["not_a_date"]  # 2/30, 13/1 (2000 is a leap year: 2/29 passes here)
     if year is not None:
-        date = _date_or_none(year, m, d)
+        date = date_or_none(year, m, d)
         if date is None:
             return None, ["not_a_date"]
         notes.append(f"year_from_header:{year}")
         return date, []
     if ref_date is not None:
         for y in range(ref_date.year, ref_date.year + 9):
-            date = _date_or_none(y, m, d)
+            date = date_or_none(y, m, d)
             if date is not None and date >= ref_date:
                 break
         notes.append(f"year_inferred:{date.year}")
@@ -431,12 +417,12 @@ def _infer_year(m: int, d: int, *, ref_date: dt.date | None, today: dt.date | No
         return date, []
     if hint is not None:
         start = hint.date - dt.timedelta(days=hint.back_days)
-        date = next(c for c in (_date_or_none(y, m, d) for y in range(start.year, start.year + 9))
+        date = next(c for c in (date_or_none(y, m, d) for y in range(start.year, start.year + 9))
                     if c is not None and c >= start)
         notes.append(f"{hint.reason}:{date.year}")
         return date, [f"{hint.reason}:{date.year}"]  # weak evidence: always for review
     if today is not None:
-        candidates = [c for c in (_date_or_none(y, m, d) for y in range(today.year - 4, today.year + 5)) if c]
+        candidates = [c for c in (date_or_none(y, m, d) for y in range(today.year - 4, today.year + 5)) if c]
         date = min(candidates, key=lambda c: (abs((c - today).days), c))
         notes.append(f"year_inferred:{date.year}")
         return date, [f"year_inferred:{date.year}"]  # a guess from the day it was read
@@ -483,15 +469,15 @@ def _year_twin(ystr: str, to_year, mo: int, d: int, anchor: dt.date | None) -> d
     if anchor is None:
         return None
     year = to_year(int(ystr))
-    if abs(year - anchor.year) <= 1 and _date_or_none(year, mo, d) is not None:
+    if abs(year - anchor.year) <= 1 and date_or_none(year, mo, d) is not None:
         return None
     found = set()
     for i, ch in enumerate(ystr):
         for twin in _DIGIT_TWINS.get(ch, ""):
             y = to_year(int(ystr[:i] + twin + ystr[i + 1:]))
-            if abs(y - anchor.year) <= 1 and _date_or_none(y, mo, d) is not None:
+            if abs(y - anchor.year) <= 1 and date_or_none(y, mo, d) is not None:
                 found.add(y)
-    return _date_or_none(found.pop(), mo, d) if len(found) == 1 else None
+    return date_or_none(found.pop(), mo, d) if len(found) == 1 else None
 
 
 def _parse_date(s: str, *, ref_date, today, year, notes: list[str],
@@ -514,7 +500,7 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str],
             if not 1 <= y <= 99 or len(m.group("y")) > 2:
                 return None, s, ["not_a_date"]
             first, last = ERAS[era]
-            date = _date_or_none(first.year + y - 1, mo, d)
+            date = date_or_none(first.year + y - 1, mo, d)
             fixed = _year_twin(m.group("y"), lambda v, f=first.year: f + v - 1, mo, d, anchor)
             if fixed is not None:
                 notes.append(f"lookalike:year {y}->{fixed.year - first.year + 1}")
@@ -527,21 +513,21 @@ def _parse_date(s: str, *, ref_date, today, year, notes: list[str],
                 # e.g. 平成31年5月1日 on a pre-printed form: the date is clear, the era is not
                 problems.append("not_a_date:era")
         elif len(m.group("y")) == 4:
-            date = _date_or_none(y, mo, d)
+            date = date_or_none(y, mo, d)
             fixed = _year_twin(m.group("y"), lambda v: v, mo, d, anchor)
             if fixed is not None:
                 notes.append(f"lookalike:year {y}->{fixed.year}")
                 problems.append("lookalike_corrected")
                 date = fixed
         elif len(m.group("y")) == 2:
-            date = _date_or_none(2000 + y, mo, d)
+            date = date_or_none(2000 + y, mo, d)
             if date is not None:
                 notes.append(f"year_inferred:{date.year}")
                 problems.append(f"year_inferred:{date.year}")  # 26/12/5: 2026? 平成26?
         if date is None:
             return None, s, ["not_a_date"]
     elif (m := _COMPACT_RE.match(s)) is not None:
-        date = _date_or_none(int(m.group("y")), int(m.group("m")), int(m.group("d")))
+        date = date_or_none(int(m.group("y")), int(m.group("m")), int(m.group("d")))
         if date is None:
             return None, s, ["not_a_date"]
     elif (m := _MD_RE.match(s)) is not None:

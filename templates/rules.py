@@ -208,8 +208,7 @@ def _check_total(f: _Flagger, notes: list[str]) -> None:
         return
     i, g = pick[0]
     v = f.header["total"] if i is None else f.rows[i]["amount"]  # with its flags
-    fixed = replace(v, value=g, text=_fmt(g), status="review",
-                    reasons=tuple(dict.fromkeys(v.reasons + ("from_other_columns",))))
+    fixed = _shown_as(v, g)
     if i is None:
         f.header["total"] = fixed
         notes.append(f"total: shown as {_fmt(g)}, what the lines add up to (read {v.raw_text!r})")
@@ -265,10 +264,15 @@ def _apply_guess(f: _Flagger, i: int, k: str, n: dict, notes: list[str]) -> None
     if g is None:
         return
     v = f.rows[i][k]
-    text = _fmt(g)
-    f.rows[i][k] = replace(v, value=int(g) if k == "quantity" else g, text=text, status="review",
-                           reasons=tuple(dict.fromkeys(v.reasons + ("from_other_columns",))))
-    notes.append(f"{_label(f.rows[i], k)}: shown as {text}, what the other two say (read {v.raw_text!r})")
+    f.rows[i][k] = _shown_as(v, int(g) if k == "quantity" else g)
+    notes.append(f"{_label(f.rows[i], k)}: shown as {_fmt(g)}, what the other two say (read {v.raw_text!r})")
+
+
+def _shown_as(v: Value, g) -> Value:
+    """``v`` showing ``g``, what the other values give, for review; its reading stays in
+    raw_text (``from_other_columns``)."""
+    return replace(v, value=g, text=_fmt(Decimal(g)), status="review",
+                   reasons=tuple(dict.fromkeys(v.reasons + ("from_other_columns",))))
 
 
 def _fill_from_others(f: _Flagger, i: int, n: dict, notes: list[str]) -> None:
