@@ -9,6 +9,7 @@ It does not move files: the batch/watcher layer claims, archives and sets aside.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ class DocumentResult:
     error: FaxflowError | None = None
     duration_s: float = 0.0
     document_id: int | None = None
+    # page_index -> the page image the review page shows (path as stored in the database)
+    page_images: dict[int, str] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -122,11 +125,11 @@ class Pipeline:
         if self.store.has_document(src.sha256):
             return DocumentResult(path=Path(path), status="duplicate", source=src,
                                   duration_s=time.perf_counter() - t0)
-        result = self.read_source(src)
+        result = self.read_source(src, keep_images=True)
         result.duration_s = time.perf_counter() - t0
         result.document_id = self.store.save_document(
             src, result.records, status=result.status, archived_path=archived_path,
-            duration_s=result.duration_s)
+            duration_s=result.duration_s, page_images=result.page_images or None)
         return result
 
     def read_document(self, path: Path) -> DocumentResult:
@@ -138,23 +141,52 @@ class Pipeline:
         result.duration_s = time.perf_counter() - t0
         return result
 
-    def read_source(self, src: SourceFile) -> DocumentResult:
+    def read_source(self, src: SourceFile, *, keep_images: bool = False) -> DocumentResult:
+        """``keep_images``: write each page's image for the review page (see
+        :meth:`_page_image_sink`); off for eval and debugging reads."""
         from faxflow.ingest.pages import iter_pages
 
         # one page in memory at a time (a 200-page PDF at 300 dpi would be ~1.7 GB at once)
         pages = iter_pages(src, pdf_dpi=self.settings.ocr.pdf_dpi, max_pixels=self.settings.ocr.max_pixels)
-        records, sent = [], None
+        records, sent, images = [], None, {}
+        sink = self._page_image_sink(src, images) if keep_images else None
         for p in pages:
             # the pages of one FAX went in one transmission: a date read on one page
             # (the cover sheet, say) stands for those whose header line is unreadable
-            records.append(self.read_page(p, fax_sent=sent))
+            records.append(self.read_page(p, fax_sent=sent, image_sink=sink))
             sent = sent or _fax_sent(records[-1].notes)
-        return DocumentResult(path=src.path, status=document_status(records), source=src, records=records)
+        return DocumentResult(path=src.path, status=document_status(records), source=src, records=records,
+                              page_images=images)
+
+    def _page_image_sink(self, src: SourceFile, images: dict[int, str]):
+        """A callback ``(page_index, image)`` writing the page image the field boxes refer
+        to as ``<pages dir>/<sha256 first 16>/p001.png`` and noting its path in ``images``
+        (relative to the database's folder when inside it). A page image that cannot be
+        written is logged and left out: the values matter more than the picture."""
+        folder = self.settings.page_images_dir / src.sha256[:16]
+        base = Path(self.settings.db_path).parent
+
+        def sink(page_index: int, image) -> None:
+            import logging
+
+            path = folder / f"p{page_index + 1:03d}.png"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_png_atomic(path, image)
+            except (OSError, ValueError) as exc:
+                logging.getLogger("faxflow").warning("%s: page %d: page image not written (%s)",
+                                                     src.name, page_index + 1, exc)
+                return
+            images[page_index] = _stored_path(path, base)
+
+        return sink
 
     # -- one page -------------------------------------------------------------------------------
-    def read_page(self, page, *, fax_sent=None) -> Record:
+    def read_page(self, page, *, fax_sent=None, image_sink=None) -> Record:
         """``fax_sent``: the FAX sending date read on an earlier page of the same file,
-        used when this page's own header line gives none."""
+        used when this page's own header line gives none. ``image_sink(page_index, image)``
+        receives the image the field boxes refer to: the aligned page (template reference
+        pixels), or the cleaned page when no template matches."""
         from faxflow.ocr.align import align_page
         from faxflow.ocr.clean import clean_page
         from faxflow.ocr.crop import crop_fields
@@ -174,12 +206,16 @@ class Pipeline:
             page = replace(page, notes=tuple(page.notes) + (f"fax-sent={fax_sent.isoformat()}",))
         match = match_page(page.image, page.dpi, self.templates, read_text=self._read_text)
         if match.template is None:
+            if image_sink is not None:
+                image_sink(page.index, page.image)
             return Record(sha256=page.sha256, page_index=page.index, template_name=None, kind=None,
                           status="unknown_form", reasons=("unknown_form",), notes=page.notes)
         template = match.template
         aligned = align_page(page, template, match)
         if work is not None:
             _write_png(work / f"p{page.number:03d}_aligned.png", aligned.image)
+        if image_sink is not None:
+            image_sink(page.index, aligned.image)
         crops = crop_fields(aligned, template)
         header, rows = self._read_crops(crops, template, work, page.number, fax_sent=fax_sent)
         from faxflow.templates.rules import build_record
@@ -362,6 +398,43 @@ def _write_png(path: Path, image) -> None:
     import cv2
 
     cv2.imwrite(str(path), image)
+
+
+# PNG compression of the page images: level 3 is within a few percent of 9's size on a
+# mostly white page and several times faster.
+PAGE_PNG_LEVEL = 3
+
+
+def _write_png_atomic(path: Path, image) -> None:
+    """Write ``image`` as PNG via a temporary file and a rename, so the review page never
+    reads half a file (a re-run replaces the image while a clerk looks at it)."""
+    import os
+    import tempfile
+
+    import cv2
+
+    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PAGE_PNG_LEVEL])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.tobytes())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the page is no more secret than the database
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _stored_path(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (the database's folder) when inside it, so a workspace
+    can be moved; absolute otherwise."""
+    try:
+        return Path(path).resolve().relative_to(Path(base).resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
 
 
 def process_file(path: Path, settings: Settings) -> DocumentResult:

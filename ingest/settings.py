@@ -62,6 +62,13 @@ class Settings:
     export_only_new: bool = True  # hand off only rows not exported before (and mark them exported)
     export_statuses: tuple[str, ...] | None = None  # e.g. ("ok",): only checked rows; None: all
     config_path: Path | None = None  # the faxflow.toml these settings were read from, if any
+    # Page images for the review page (the aligned page the field boxes refer to), one
+    # folder per file: <pages_dir>/<sha256 first 16>/p001.png. None: "pages/" beside the database.
+    pages_dir: Path | None = None
+
+    @property
+    def page_images_dir(self) -> Path:
+        return Path(self.pages_dir) if self.pages_dir is not None else Path(self.db_path).parent / "pages"
 
     @classmethod
     def for_home(cls, home: Path, **overrides) -> "Settings":

@@ -13,6 +13,7 @@ Layout (``faxflow init DIR``)::
     DIR/templates/       the office's own form templates (beside the shipped ones)
     DIR/logs/            faxflow.log and one report per batch
     DIR/faxflow.db       the SQLite database
+    DIR/pages/           page images for the review page, pages/<sha256 first 16>/p001.png
 
 Which workspace: ``--home`` or ``$FAXFLOW_HOME``; without either, ``faxflow run INBOX``
 uses the inbox's parent folder as the workspace (archive/, failed/, faxflow.db beside it).
@@ -51,6 +52,7 @@ exports = "exports"          # CSV hand-off files / CSV 出力
 templates = "templates"      # the office's own form templates, used beside the shipped ones
 logs = "logs"                # faxflow.log and one report per batch / ログ
 database = "faxflow.db"      # SQLite database; keep it on a local disk, not on a network share
+pages = "pages"              # page images shown on the review page (faxflow review) / レビュー画面用の画像
 
 [ocr]
 languages = "jpn"            # Tesseract language(s) for free text ("jpn" also reads Latin letters and digits)
@@ -171,6 +173,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("paths", "templates"): ("templates_dir", _path),
     ("paths", "logs"): ("logs", _path),
     ("paths", "database"): ("db_path", _path),
+    ("paths", "pages"): ("pages_dir", _path),
     ("ocr", "languages"): ("ocr.languages", _str),
     ("ocr", "tessdata"): ("ocr.tessdata", _path),
     ("ocr", "pdf_dpi"): ("ocr.pdf_dpi", _int(72, 1200)),
@@ -192,7 +195,8 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("export", "only_new"): ("export_only_new", _bool),
     ("export", "statuses"): ("export_statuses", _choices(("ok", "review"))),
 }
-_PATH_FIELDS = {"inbox", "processing", "archive", "failed", "exports", "templates_dir", "logs", "db_path"}
+_PATH_FIELDS = {"inbox", "processing", "archive", "failed", "exports", "templates_dir", "logs", "db_path",
+                "pages_dir"}
 
 
 def read_config(path: Path) -> dict[str, Any]:
