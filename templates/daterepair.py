@@ -12,8 +12,8 @@ order of how much they assume:
 1. glyphs that stand for a date's kanji or an era (日 read as H/目/曰, 年 as 等/生/午,
    月 as 日 between two numbers, a mangled 令和 such as 合和/合軸/令科/和);
 2. the digit groups split into year, month and day where the separators were lost
-   (``20255.31`` -> 2025 5 31; ``2026216`` -> 2026 2 16; ``1212`` -> 12 12), a stray
-   digit glued to the year dropped (``32027`` -> 2027);
+   (``20255.31`` -> 2025 5 31; ``2026216`` -> 2026 2 16; ``1212`` -> 12 12; ``R82.4``
+   -> R8 2 4), a stray digit glued to the year dropped (``32027`` -> 2027);
 3. a slash read as 7 or 1 (``10718`` -> 10/18);
 4. one look-alike digit in the year, month or day (9/6/8 for 0, 7 for 1, 3 for 2 ...).
 
@@ -126,6 +126,10 @@ def repair_date(text: str, anchor: dt.date | None) -> tuple[dt.date, list[str]] 
             if len(groups) == 1:  # R7712: era year, month, day run together
                 splits += [(groups[0][:k], m, d) for k in (1, 2)
                            for m, d in _md_splits(groups[0][k:], slash_read)]
+            if len(groups) == 2 and not slash_read:  # one of the two dots lost
+                a, b = groups
+                splits += [(a[:k], a[k:], b) for k in (1, 2) if len(a) > k]  # R82.4
+                splits += [(a, m, d) for m, d in _md_splits(b, False)]  # R8.24
         else:
             splits = _splits(groups, slash_read)
         for ys, ms, ds in splits:

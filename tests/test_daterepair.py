@@ -23,6 +23,10 @@ CASES = [
     ("合軸8年9月11日", "2026-09-11"),  # 令和 mangled
     ("和7年7月12日", "2025-07-12"),
     ("R7712", "2025-07-12"),
+    ("R82.4", "2026-02-04"),          # R8.2.4 with its first dot lost
+    ("R8 2.4", "2026-02-04"),
+    ("R8.24", "2026-02-04"),          # the second dot lost: 24 is no month, 2/4 is the one fit
+    ("R8 112", None),                 # 1/12 or 11/2: no guess
     ("2926/12/97", None),             # two look-alike digits: too much guessing
     ("R07.68.63", None),
     ("2027年1月101", None),           # 1/101? 11/01? 11/10? no guess
