@@ -285,7 +285,11 @@ def fmt_md(d: dt.date, rng) -> str:
     return f"{d.month}/{d.day:02d}" if chance(rng, 0.1) else f"{d.month}/{d.day}"
 
 
-def _random_date(rng) -> dt.date:
+def _random_date(rng, near: dt.date | None = None) -> dt.date:
+    """A date in 2025-2027; with ``near``, up to two weeks before it (another order in the
+    same FAX: one transmission carries orders written around the same time)."""
+    if near is not None:
+        return near - dt.timedelta(days=int(rng.integers(0, 15)))
     start = dt.date(2025, 1, 6)
     return start + dt.timedelta(days=int(rng.integers(0, 3 * 365 - 10)))
 
@@ -378,14 +382,14 @@ class Ctx:
 # --- filling an order form -----------------------------------------------------------------
 
 
-def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
+def fill_order(layout: Layout, rng: np.random.Generator, ctx: Ctx, near: dt.date | None = None) -> Filled:
     st = ctx.style
     name = layout.name
     table = layout.tables[0]
     entries: list[Entry] = []
     header: dict[str, str] = {}
     header_hw: list[str] = []
-    order_date = _random_date(rng)
+    order_date = _random_date(rng, near)
 
     # header -------------------------------------------------------------------------
     order_no = _order_no(layout.order_no_format, order_date, rng)
@@ -616,12 +620,12 @@ def fill_ledger(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
 # --- filling forms faxflow does not know -----------------------------------------------------
 
 
-def fill_unknown(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
+def fill_unknown(layout: Layout, rng: np.random.Generator, ctx: Ctx, near: dt.date | None = None) -> Filled:
     if layout.tables:  # a delivery note: filled like an order (printed), truth says "no template"
-        f = fill_order(layout, rng, Ctx(hand=False, hw=None, style=ctx.style))
+        f = fill_order(layout, rng, Ctx(hand=False, hw=None, style=ctx.style), near)
         entries, when = f.entries, f.date
     else:
-        when = _random_date(rng)
+        when = _random_date(rng, near)
         sender = company(rng)
         texts = {
             "cover_宛先": pick(rng, SUPPLIERS) + " 御中",
@@ -639,12 +643,13 @@ def fill_unknown(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
     return Filled(layout, entries, truth, when)
 
 
-def fill(layout: Layout, rng: np.random.Generator, ctx: Ctx) -> Filled:
+def fill(layout: Layout, rng: np.random.Generator, ctx: Ctx, near: dt.date | None = None) -> Filled:
+    """``near``: the date of an earlier page of the same FAX, if any."""
     if not layout.has_template:
-        return fill_unknown(layout, rng, ctx)
+        return fill_unknown(layout, rng, ctx, near)
     if layout.kind == "ledger":
         return fill_ledger(layout, rng, ctx)
-    return fill_order(layout, rng, ctx)
+    return fill_order(layout, rng, ctx, near)
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -1061,11 +1066,15 @@ def _document(out: Path, stem: str, rng: np.random.Generator, plan: _Plan) -> Pa
             layouts = [UNKNOWN["fax_cover"]] + layouts[:2]  # a cover sheet first; 3 pages at most
         else:
             layouts = [UNKNOWN[pick(rng, list(UNKNOWN))]]
-    filled = [fill(lay, rng, ctx) for lay in layouts]
+    filled: list[Filled] = []
+    for lay in layouts:  # the orders of one FAX are dated around the same time
+        filled.append(fill(lay, rng, ctx, next((f.date for f in filled if f.date), None)))
     main = next((f for f in filled if f.layout.has_template), filled[0])
     sender = (main.layout.issuer or company(rng), main.layout.issuer_fax or
               f"0{rng.integers(52, 59)}-{rng.integers(200, 999)}-{rng.integers(1000, 9999)}")
-    when = main.date or _random_date(rng)
+    # the machine's header line: the day it was sent, on or a few days after the order date
+    when = (max(f.date for f in filled if f.date) + dt.timedelta(days=int(rng.integers(0, 4)))
+            if any(f.date for f in filled) else _random_date(rng))
 
     def ctx_for(f: Filled) -> Ctx:
         return ctx if f.layout.has_template else plain

@@ -214,6 +214,10 @@ def test_multipage_file_mixes_forms(tmp_path, monkeypatch):
     assert Image.open(path).n_frames == len(truth["pages"])
     for page in truth["pages"]:
         check_page(page)
+    # one transmission carries orders written around the same time, as a real FAX does
+    dates = [dt.date.fromisoformat(p["header"]["order_date"]) for p in truth["pages"]
+             if p["template"] and p["header"].get("order_date")]
+    assert len(dates) >= 2 and (max(dates) - min(dates)).days <= 14
 
 
 def test_novel_forms_with_hand_made_templates(tmp_path):
