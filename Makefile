@@ -34,6 +34,7 @@ demo: $(STAMP)
 	$(BIN)/faxflow demo $(DEMO) --count $(COUNT) --seed $(SEED)
 
 test: $(STAMP)
+	@bash scripts/install-system-deps.sh --test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 model: $(STAMP)

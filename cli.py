@@ -159,6 +159,38 @@ def status_cmd(home: Optional[Path] = HomeOption) -> None:
         typer.echo(line)
 
 
+@app.command("review")
+def review_cmd(
+    home: Optional[Path] = HomeOption,
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Address to listen on. The default is this computer only; another "
+                                  "address lets other computers in the office open the page (no login!)."),
+) -> None:
+    """Open the review page (レビュー画面) where clerks check and correct flagged values.
+
+    Starts a small web server and prints the address to open in a browser; runs until
+    Ctrl-C. Safe to run while 'faxflow watch' or 'faxflow run' is writing the database."""
+    from faxflow.export.review import open_review_server
+    from faxflow.ingest.logs import setup_logging
+
+    settings = _workspace_settings(home)
+    setup_logging(settings.logs, console=True)
+    try:
+        server = open_review_server(settings.db_path, host=host, port=port,
+                                    template_dirs=[settings.templates_dir])
+    except FaxflowError as exc:
+        _fail(exc)
+    typer.echo(f"レビュー画面: {server.url}  ← ブラウザで開いてください（終了は Ctrl-C）")
+    typer.echo(f"review page: {server.url}  (open it in a browser; Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        server.server_close()
+
+
 # --- templates -------------------------------------------------------------------------
 
 

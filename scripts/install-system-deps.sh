@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install the system packages faxflow needs on Debian/Ubuntu, only those missing.
 # As root: runs apt-get. Otherwise: prints the exact command to run and exits 1.
+# --test: also what the test suite needs (Chromium, driven headless by the review page's browser test).
 set -euo pipefail
 
 need=()
+if [ "${1:-}" = "--test" ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
 command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr)
 tessdir=$(ls -d /usr/share/tesseract-ocr/*/tessdata 2>/dev/null | sort | tail -n 1 || true)
 [ -n "$tessdir" ] && [ -f "$tessdir/jpn.traineddata" ] || need+=(tesseract-ocr-jpn)
