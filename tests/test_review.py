@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from faxflow.cli import app
 
+pytestmark = pytest.mark.tesseract  # the database is written by the real pipeline
 SCANS = Path(__file__).resolve().parent.parent / "samples" / "scans"
 SAMPLE = "fax_cover_and_order.pdf"  # an unknown cover sheet + two yamada_order pages
 CHROMIUM = "/usr/bin/chromium"
@@ -304,6 +305,20 @@ def test_paths_from_the_url_are_never_files(client, server, workspace):
     # a foreign Host (DNS rebinding) gets nothing
     status, _, body = client.get("/", headers={"Host": f"evil.example:{server.server_address[1]}"})
     assert status == 421 and SAMPLE.encode() not in body
+
+
+def test_pages_open_while_a_watcher_holds_the_write_lock(client, workspace):
+    """WAL: a batch writing a document does not block the clerk's reading."""
+    doc, page = _review_pages(workspace)[0]
+    writer = sqlite3.connect(workspace / "faxflow.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE documents SET notes = '[\"busy\"]'")
+    try:
+        assert SAMPLE in client.text("/")
+        assert "確認が必要な項目" in client.text(f"/page/{doc}/{page}")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def test_text_from_the_scan_is_escaped(client, workspace):
