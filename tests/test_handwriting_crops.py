@@ -4,6 +4,7 @@ align and crop), each of which the engine once misread. File names:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -160,3 +161,38 @@ def test_one_glyph_broken_or_hatted_is_not_read_as_several():
     cv2.line(pair, (10, 50), (30, 30), 1, 3)
     cv2.line(pair, (30, 30), (50, 50), 1, 3)
     assert _cut_strokes(pair > 0, 30, 40.0) == 1
+
+
+def test_a_component_wider_than_a_digit_is_also_read_whole(engine, monkeypatch):
+    """A 5 whose hat runs far to the right and a 0 with a lead-in stroke are one
+    component wider than 1.35 H: cut, their parts read '19'/'22' or '71'/'82' and could
+    not be put back together ('8/195', '182/26'). The whole is now always a candidate,
+    at a cost (WIDE_WHOLE), so a touching pair that happens to read as one wide digit
+    ('21' as a '4') stays two."""
+    from faxflow.ocr.engines import handwriting
+
+    for stem in ("long_hat2", "long_hat3", "lead_in0", "lead_in0b", "touch21"):
+        image, text, ftype = _case(next(DATA.glob(stem + "__*.png")))
+        assert engine.read_image(image, ftype).text == text, stem
+    image, text, ftype = _case(next(DATA.glob("long_hat2__*.png")))
+    r = engine.read_image(image, ftype)
+    assert r.confidence >= handwriting.DEFAULT_THRESHOLD and "date-constrained" not in r.notes
+    monkeypatch.setattr(handwriting, "WIDE_WHOLE", 0.0)  # without its cost the pair is one glyph
+    image, text, ftype = _case(next(DATA.glob("touch21__*.png")))
+    assert engine.read_image(image, ftype).text == "2/4"
+
+
+def test_a_speck_among_the_digits_is_left_out(engine, monkeypatch):
+    """A speck or tick between two digits (FAX noise) is no character: the segmentation
+    may leave a speck-sized piece out (SPECK_SKIP), instead of reading it as a '1' or
+    a '?' inside the number. A dot under a digit (cut apart with it) is left out too."""
+    from faxflow.ocr.engines import handwriting
+
+    image, text, ftype = _case(next(DATA.glob("speck1__*.png")))
+    assert text == "254" and engine.read_image(image, ftype).text == "254"  # dot under the 2
+    ticked = image.copy()
+    ticked[35:43, 108:111] = 0  # a short upright tick between the 5 and the 4
+    r = engine.read_image(ticked, ftype)
+    assert r.text == "254" and "speck-skipped" in r.notes
+    monkeypatch.setattr(handwriting, "SPECK_SKIP", -math.inf)
+    assert engine.read_image(ticked, ftype).text != "254"

@@ -294,6 +294,21 @@ def _join_stacked(atoms: list[_Atom], H: float) -> list[_Atom]:
     return out
 
 
+WIDE_WHOLE = math.log(0.3)  # log-probability added to a whole component read as one character
+# although wider than 1.35 H (a 5 with a long hat, a 0 with a lead-in stroke -- or two digits)
+SPECK_SKIP = math.log(0.5)  # log-probability of leaving a speck-sized piece out of the reading
+SPECK = 0.35  # a piece at most this x H high and wide, not cut from a component, is speck-sized
+
+
+def _speck(p: _Atom, pieces: list[_Atom], H: float) -> bool:
+    """A piece small enough to be a speck, a tick or a dot of noise (not a separator,
+    which has its fixed class, and not a slice of a component that was cut): the
+    segmentation may leave it out of the reading, at a cost (SPECK_SKIP)."""
+    if p.fixed or p.h > SPECK * H or p.w > SPECK * H:
+        return False
+    return sum(1 for q in pieces if q.parent == p.parent) == 1
+
+
 def _comb_teeth(atoms: list[_Atom], width: int) -> tuple[list[_Atom], list[float]]:
     """Comb boxes whose horizontal line is already gone (the crop stage removed it):
     short, straight, upright dividers whose ends line up below (or above) the
@@ -553,6 +568,7 @@ class HandwritingEngine:
         """``read`` on a bare image (uint8, 0 = ink) for a field of ``field_type``."""
         allowed = ALLOWED.get(field_type, ALLOWED["text"])
         self._lattice = None
+        self._skipped = 0
         ink = binarize(image)
         if not ink.any():
             return Reading("", 1.0, self.name, (), ("empty",))
@@ -593,6 +609,8 @@ class HandwritingEngine:
             # ink, but nothing like a character: a lone tick, a scribble, a word -- the
             # cell is not simply empty, so let a person look
             return Reading("", min(0.3, 1.0 - mark_conf + 0.3), self.name, (), tuple(notes + ["only-marks"]))
+        if self._skipped:
+            notes.append("speck-skipped")
         if self._guess_rejected(chars, allowed):
             notes.append("guessed")
         if field_type == "date":
@@ -868,6 +886,25 @@ class HandwritingEngine:
                 y0c, y1c = min(y0c, p.y0), max(y1c, p.y1)
                 cand[(s, e + 1)] = m
                 order.append((s, e + 1))
+        specks = {k for k, p in enumerate(pieces) if _speck(p, pieces, H)}
+        wide_whole: set[tuple[int, int]] = set()
+        # a component that was cut is always also read whole, however wide or however
+        # many pieces (specks lying among them left out): a 0 with a lead-in stroke, a 5
+        # with a long hat are one character wider than 1.35 H
+        for par in sorted({p.parent for p in pieces if not p.fixed}):
+            idx = [k for k, p in enumerate(pieces) if p.parent == par and not p.fixed]
+            if len(idx) < 2:
+                continue
+            s, e = idx[0], idx[-1] + 1
+            if (s, e) in cand or any(k not in idx and k not in specks for k in range(s, e)):
+                continue
+            m = np.zeros_like(pieces[s].mask)
+            for k in idx:
+                m |= pieces[k].mask
+            cand[(s, e)] = m
+            order.append((s, e))
+            if max(pieces[k].x1 for k in idx) - min(pieces[k].x0 for k in idx) > 1.35 * H:
+                wide_whole.add((s, e))
         probs = self._classify_masks([cand[k] for k in order])
         scored: dict[tuple[int, int], tuple[float, str, float, float, np.ndarray]] = {}
         for k, p in zip(order, probs):
@@ -875,11 +912,16 @@ class HandwritingEngine:
             score = math.log(max(q, 1e-6)) + CHAR_BONUS
             if c in DIGITS and max(g.y1 for g in pieces[k[0]:k[1]]) - min(g.y0 for g in pieces[k[0]:k[1]]) < 0.45 * H:
                 score += SHORT_DIGIT  # a digit is not that short: a hat, a bar, a fragment
+            if k in wide_whole:
+                score += WIDE_WHOLE  # wider than a character: more often two touching ones
             scored[k] = (score, c, q, prej, p)
         # dynamic programme over piece positions
         best = [-math.inf] * (n + 1)
         back: list[tuple[int, str] | None] = [None] * (n + 1)
         best[0] = 0.0
+        starts: dict[int, list[int]] = {}
+        for s, e in scored:
+            starts.setdefault(e, []).append(s)
         for e in range(1, n + 1):
             p = pieces[e - 1]
             if p.fixed:
@@ -887,8 +929,10 @@ class HandwritingEngine:
                     best[e] = best[e - 1] + math.log(SEPARATOR_CONFIDENCE) + CHAR_BONUS
                     back[e] = (e - 1, "fixed")
                 continue
-            for s in range(max(0, e - MAX_GROUP), e):
-                if (s, e) in scored and best[s] > -math.inf:
+            if e - 1 in specks and best[e - 1] > -math.inf:
+                best[e], back[e] = best[e - 1] + SPECK_SKIP, (e - 1, "skip")
+            for s in starts.get(e, ()):
+                if best[s] > -math.inf:
                     v = best[s] + scored[(s, e)][0] + self._cut_cost(pieces, s)
                     if v > best[e]:
                         best[e], back[e] = v, (s, "cls")
@@ -901,12 +945,14 @@ class HandwritingEngine:
             y0, y1 = min(g.y0 for g in group), max(g.y1 for g in group)
             if kind == "fixed":
                 chars.append(_Char(group[0].fixed or "", SEPARATOR_CONFIDENCE, x0, x1, y0, y1))
+            elif kind == "skip":
+                self._skipped += 1
             else:
                 _, c, q, prej, p = scored[(s, e)]
                 chars.append(_Char(c, q, x0, x1, y0, y1, prej, p))
             e = s
         chars.reverse()
-        self._lattice = (pieces, scored)
+        self._lattice = (pieces, scored, specks)
         return self._check_splits(chars, pieces, atoms, allowed)
 
     @staticmethod
@@ -974,8 +1020,11 @@ class HandwritingEngine:
         a glyph forced away from its best class reads doubtful. None: no such date."""
         if self._lattice is None:
             return None
-        pieces, scored = self._lattice
+        pieces, scored, specks = self._lattice
         n = len(pieces)
+        ends: dict[int, list[int]] = {}
+        for s, e in scored:
+            ends.setdefault(s, []).append(e)
         cls = self.model.classes
         emit = [i for i, c in enumerate(cls) if c in DIGITS + "/-"]
         beams: list[dict[str, tuple[float, list[_Char]]]] = [dict() for _ in range(n + 1)]
@@ -1004,10 +1053,13 @@ class HandwritingEngine:
                     if p0.fixed in ".,":  # a speck of noise
                         add(s0 + 1, text, score + math.log(0.2), chars)
                     continue
-                for e in range(s0 + 1, min(n, s0 + MAX_GROUP) + 1):
-                    if (s0, e) not in scored:
-                        continue
-                    _, _, _, prej, pr = scored[(s0, e)]
+                if s0 in specks:
+                    add(s0 + 1, text, score + SPECK_SKIP, chars)
+                for e in sorted(ends.get(s0, ())):
+                    sc0, _, q0, prej, pr = scored[(s0, e)]
+                    # the segmentation's own costs of this candidate (a short digit, a
+                    # whole wider than a character), whatever class it is given
+                    prior = sc0 - math.log(max(q0, 1e-6)) - CHAR_BONUS
                     group = pieces[s0:e]
                     x0, x1 = min(g.x0 for g in group), max(g.x1 for g in group)
                     y0, y1 = min(g.y0 for g in group), max(g.y1 for g in group)
@@ -1016,7 +1068,7 @@ class HandwritingEngine:
                         if q < 1e-4:
                             continue
                         c = _Char(cls[k], q, x0, x1, y0, y1, prej, pr)
-                        add(e, text + cls[k], score + math.log(q) + CHAR_BONUS + self._cut_cost(pieces, s0),
+                        add(e, text + cls[k], score + math.log(q) + CHAR_BONUS + prior + self._cut_cost(pieces, s0),
                             chars + [c])
         done = [(sc, ch) for t, (sc, ch) in beams[n].items() if _plausible_date(t)]
         if not done:
