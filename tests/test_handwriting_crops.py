@@ -196,3 +196,33 @@ def test_a_speck_among_the_digits_is_left_out(engine, monkeypatch):
     assert r.text == "254" and "speck-skipped" in r.notes
     monkeypatch.setattr(handwriting, "SPECK_SKIP", -math.inf)
     assert engine.read_image(ticked, ftype).text != "254"
+
+
+def test_overlapping_digits_are_cut_along_a_bent_path(engine, monkeypatch):
+    """A 1 leaning into an 8, a 5 overlapping a 7, two 0s overlapping: every straight
+    cut goes through two strokes. A cut that bends around the overlap (``_cut_path``,
+    used where it crosses fewer strokes than the straight one) separates them; cut
+    straight, '81' was read '8' at 0.90 -- a silent error."""
+    from faxflow.ocr.engines import handwriting
+
+    stems = ("overlap81", "overlap57", "overlap00")
+    for stem in stems:
+        image, text, ftype = _case(next(DATA.glob(stem + "__*.png")))
+        assert engine.read_image(image, ftype).text == text, stem
+    monkeypatch.setattr(handwriting, "CUT_BEND", 0.0)
+    for stem in stems:
+        image, text, ftype = _case(next(DATA.glob(stem + "__*.png")))
+        assert engine.read_image(image, ftype).text != text, stem
+    monkeypatch.undo()
+
+    # the bent path itself: two slanted strokes side by side, joined at the bottom --
+    # a straight cut between them goes through both, the bent one only through the join
+    from faxflow.ocr.engines.handwriting import _components, _cut_path, _cut_strokes, _path_strokes
+
+    img = np.zeros((60, 80), np.uint8)
+    cv2.line(img, (24, 52), (40, 8), 1, 3)
+    cv2.line(img, (36, 52), (52, 8), 1, 3)
+    cv2.line(img, (24, 52), (36, 52), 1, 3)
+    a = _components(img > 0)[0]
+    path = _cut_path(a, 38, 40.0)
+    assert _cut_strokes(a.mask, 38, 40.0) == 2 and _path_strokes(a.mask, path, 40.0) == 1
