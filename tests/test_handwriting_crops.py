@@ -226,3 +226,15 @@ def test_overlapping_digits_are_cut_along_a_bent_path(engine, monkeypatch):
     a = _components(img > 0)[0]
     path = _cut_path(a, 38, 40.0)
     assert _cut_strokes(a.mask, 38, 40.0) == 2 and _path_strokes(a.mask, path, 40.0) == 1
+
+
+def test_a_part_number_is_reread_to_match_its_pattern(engine):
+    """An order number (pattern ^\\d{6}$) whose 1 reads as '/' ('2/8656') is searched
+    again over the same segmentation for the likeliest reading that matches: the '1'
+    forced away from its best class keeps its low probability, so it stays reviewed."""
+    from faxflow.ocr.engines.handwriting import DEFAULT_THRESHOLD
+
+    image, text, ftype = _case(next((DATA / "pattern").glob("pattern1__*.png")))
+    assert engine.read_image(image, ftype).text == "2/8656"
+    r = engine.read_image(image, ftype, r"^\d{6}$")
+    assert r.text == text and "pattern-constrained" in r.notes and r.confidence < DEFAULT_THRESHOLD

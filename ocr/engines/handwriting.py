@@ -622,10 +622,13 @@ class HandwritingEngine:
 
     def read(self, crop: FieldCrop) -> Reading:
         """The text in ``crop`` as canonical-ish characters (digits, / - . ,; '?' unreadable)."""
-        return self.read_image(crop.image, getattr(crop.spec, "type", "text") or "text")
+        return self.read_image(crop.image, getattr(crop.spec, "type", "text") or "text",
+                               getattr(crop.spec, "pattern", None))
 
-    def read_image(self, image: np.ndarray, field_type: str = "integer") -> Reading:
-        """``read`` on a bare image (uint8, 0 = ink) for a field of ``field_type``."""
+    def read_image(self, image: np.ndarray, field_type: str = "integer", pattern: str | None = None) -> Reading:
+        """``read`` on a bare image (uint8, 0 = ink) for a field of ``field_type``; a
+        reading that does not match the field's ``pattern`` is searched again for the
+        likeliest one that does (note ``pattern-constrained``)."""
         allowed = ALLOWED.get(field_type, ALLOWED["text"])
         self._lattice = None
         self._skipped = 0
@@ -680,6 +683,14 @@ class HandwritingEngine:
                 if best is not None and np.prod([c.conf for c in best]) >= DATE_BEAM_FLOOR:
                     chars = best
                     notes.append("date-constrained")
+        elif pattern and chars and not combs and field_type == "part_number":
+            rx = _compiled(pattern)
+            if rx is not None and not rx.fullmatch("".join(c.text for c in chars)):
+                best = self._constrained_beam(lambda t: bool(rx.fullmatch(t)), lambda t: len(t) <= 16,
+                                              comma_is_slash=False)
+                if best is not None and np.prod([c.conf for c in best]) >= DATE_BEAM_FLOOR:
+                    chars = best
+                    notes.append("pattern-constrained")
         if not chars:
             return Reading("", min(0.95, mark_conf), self.name, (), tuple(notes + ["empty"]))
         text = "".join(c.text for c in chars)
@@ -1082,11 +1093,16 @@ class HandwritingEngine:
         return guessed
 
     def _date_beam(self, width: int = 30) -> list[_Char] | None:
-        """The likeliest reading of the last free-text lattice that is a plausible date
-        (M/D, Y/M/D): a beam search over the same segmentation candidates, any class
-        of each (not only its best), fixed dots/dashes kept (a stray dot may be
-        skipped). Each character keeps the probability of the class it was given, so
-        a glyph forced away from its best class reads doubtful. None: no such date."""
+        return self._constrained_beam(_plausible_date, _date_prefix, width)
+
+    def _constrained_beam(self, full_ok, prefix_ok, width: int = 30, comma_is_slash: bool = True) -> list[_Char] | None:
+        """The likeliest reading of the last free-text lattice that ``full_ok`` accepts
+        (a plausible date M/D, Y/M/D; a part number matching its pattern), texts that
+        ``prefix_ok`` refuses pruned on the way: a beam search over the same
+        segmentation candidates, any class of each (not only its best), fixed
+        dots/dashes kept (a stray dot or a speck may be skipped). Each character keeps
+        the probability of the class it was given, so a glyph forced away from its best
+        class reads doubtful. None: no such reading."""
         if self._lattice is None:
             return None
         pieces, scored, specks = self._lattice
@@ -1100,7 +1116,7 @@ class HandwritingEngine:
         beams[0][""] = (0.0, [])
 
         def add(pos: int, text: str, score: float, chars: list[_Char]) -> None:
-            if not _date_prefix(text):
+            if not prefix_ok(text):
                 return
             old = beams[pos].get(text)
             if old is None or score > old[0]:
@@ -1116,7 +1132,7 @@ class HandwritingEngine:
                     if p0.fixed == "#speck":
                         add(s0 + 1, text, score, chars)
                         continue
-                    ch = "/" if p0.fixed == "," else p0.fixed
+                    ch = "/" if p0.fixed == "," and comma_is_slash else p0.fixed
                     c = _Char(ch, SEPARATOR_CONFIDENCE, p0.x0, p0.x1, p0.y0, p0.y1)
                     add(s0 + 1, text + ch, score + math.log(SEPARATOR_CONFIDENCE) + CHAR_BONUS, chars + [c])
                     if p0.fixed in ".,":  # a speck of noise
@@ -1139,7 +1155,7 @@ class HandwritingEngine:
                         c = _Char(cls[k], q, x0, x1, y0, y1, prej, pr)
                         add(e, text + cls[k], score + math.log(q) + CHAR_BONUS + prior + self._cut_cost(pieces, s0),
                             chars + [c])
-        done = [(sc, ch) for t, (sc, ch) in beams[n].items() if _plausible_date(t)]
+        done = [(sc, ch) for t, (sc, ch) in beams[n].items() if full_ok(t)]
         if not done:
             return None
         return max(done, key=lambda d: d[0])[1]
@@ -1276,6 +1292,18 @@ def _split_widest(glyphs: list, H: float) -> bool:
         parts.append((int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1, mm))
     glyphs[i : i + 1] = parts
     return True
+
+
+_PATTERNS: dict[str, re.Pattern | None] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern | None:
+    if pattern not in _PATTERNS:
+        try:
+            _PATTERNS[pattern] = re.compile(pattern)
+        except re.error:
+            _PATTERNS[pattern] = None
+    return _PATTERNS[pattern]
 
 
 _DATE = re.compile(r"^(?:(\d{2,4})[/.-])?(\d{1,2})[/.-](\d{1,2})$")
