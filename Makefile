@@ -21,11 +21,14 @@ help:
 sysdeps:
 	@bash scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@bash scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# PP-OCRv4 recognition model for printed numbers (ocr/engines/ppocr.py): only its ONNX
+	@# file is used, so none of the wheel's dependencies (they include GUI OpenCV)
+	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python 'rapidocr-onnxruntime==1.4.4'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -5,7 +5,7 @@ runs the nightly batch over them with --jobs 1 and --jobs 2 (the same code as
 `faxflow run`), exports the CSV, and prints pages per minute. Target (issue #2):
 >= 40 pages/min end to end on a 2-core machine.
 
-    .venv/bin/python bench/bench_pipeline.py [--count 40] [--jobs 1 2]
+    .venv/bin/python bench/bench_pipeline.py [--count 40] [--jobs 1 2] [--no-second-engine]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--no-second-engine", action="store_true",
+                    help="Tesseract alone ([ocr] second_engine = false), to see what PP-OCR costs")
     args = ap.parse_args()
 
     from faxflow.export.csv_out import export_csv
@@ -39,7 +41,12 @@ def main() -> None:
     for jobs in args.jobs:
         home = work / f"jobs{jobs}"
         init_workspace(home)
+        if args.no_second_engine:
+            cfg = home / "faxflow.toml"
+            cfg.write_text(cfg.read_text(encoding="utf-8").replace("second_engine = true", "second_engine = false"),
+                           encoding="utf-8")
         settings = load_settings(home)
+        assert settings.ocr.second_engine is not args.no_second_engine
         for s in scans:
             shutil.copy2(s, settings.inbox / s.name)
         t0 = time.perf_counter()

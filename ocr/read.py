@@ -58,6 +58,11 @@ GLYPH_AGREE = 0.2
 GLYPH_ONE = 0.4
 GLYPH_DOUBT = 0.4
 GLYPH_SURE = 0.99
+# The engine trained apart from Tesseract (``FieldReader.other``, PP-OCR): when the two
+# Tesseract reads disagree and it agrees with neither, its own reading is shown if it is
+# valid and its least sure character is at least this sure (numbers/codes; free text)
+OTHER_SHOW = 0.5
+OTHER_SHOW_TEXT = 0.5
 
 
 def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> bool:
@@ -102,11 +107,15 @@ def _flag(r: Reading, code: str, conf: float | None = None) -> Reading:
 
 
 class FieldReader:
-    """Reads FieldCrops with the right engine(s). One per worker process."""
+    """Reads FieldCrops with the right engine(s). One per worker process.
 
-    def __init__(self, printed: Engine, handwriting: Engine | None = None):
+    ``other``: a second printed-text engine trained apart from Tesseract
+    (``ocr.engines.ppocr``), or None; its ``read`` may return None (no opinion)."""
+
+    def __init__(self, printed: Engine, handwriting: Engine | None = None, other=None):
         self.printed = printed
         self.handwriting = handwriting
+        self.other = other
 
     def read(self, crop: FieldCrop, *, ref_date: date | None = None) -> Reading:
         if crop.ink < EMPTY_INK:
@@ -141,25 +150,51 @@ class FieldReader:
         closed = self._closed_set(crop, primary, second, ref_date) if crop.spec.allowed else None
         if closed is not None:
             return closed
+        other = self.other.read(crop) if self.other is not None else None
+        if other is not None and not other.text:
+            other = None  # no ink it could read: no opinion
         if _same(primary, second, crop, ref_date):
             confirm = getattr(self.printed, "read_confirm", None)
             third = confirm(crop) if confirm is not None else None
             if third is not None and not _same(primary, third, crop, ref_date):
                 return _flag(primary, "engines_disagree")
             agreed = replace(primary, confidence=max(primary.confidence, second.confidence))
+            if other is not None and not _same(agreed, other, crop, ref_date):
+                # the two Tesseract reads agree, the engine trained apart does not: review
+                return _flag(agreed, "engines_disagree")
             checked = self._recheck(crop, agreed, DIGIT_FLAG)
             if checked is not None and checked[1]:
                 # both Tesseract reads agree, the digit model does not: review. Tesseract's
                 # value is shown (right more often than the model's: measured, docs)
                 return _flag(agreed, "engines_disagree")
             return agreed
+        if other is not None:
+            decided = self._other_decides(crop, primary, second, other, ref_date)
+            if decided is not None:
+                return _flag(decided, "engines_disagree")
         more = getattr(self.printed, "read_more", None)
         readings = [primary, second] + (list(more(crop)) if more is not None else [])
+        if other is not None:
+            readings.append(other)
         # each read's digit-model version votes too (it repeats a read whose digits the
         # model confirms, and outvotes Tesseract's 0/8/9/6, 5/3, 1/7 confusions)
         rechecked = [self._recheck(crop, r, DIGIT_VOTE) for r in readings]
         readings += [c[0] for c in rechecked if c is not None]
         return _flag(vote(readings, crop, ref_date), "engines_disagree")
+
+    def _other_decides(self, crop: FieldCrop, primary: Reading, second: Reading, other: Reading,
+                       ref_date: date | None) -> Reading | None:
+        """When Tesseract's two reads disagree: the read the other engine agrees with, or
+        the other engine's own reading when it is valid and sure; None: vote as before.
+        (The field is flagged either way.)"""
+        ok, valid = _key(other, crop, ref_date)
+        for r in (primary, second):
+            if ok and _key(r, crop, ref_date)[0] == ok:
+                return r
+        sure = OTHER_SHOW_TEXT if crop.spec.type == "text" else OTHER_SHOW
+        if valid and other.confidence >= sure:
+            return other
+        return None
 
     def _recheck(self, crop: FieldCrop, reading: Reading, sure: float) -> tuple[Reading, int] | None:
         """The digit model's version of a printed reading of a number, date or part

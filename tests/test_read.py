@@ -145,3 +145,56 @@ def test_free_text_two_models_agree_but_a_third_read_does_not():
     assert "engines_disagree" not in FieldReader(engine).read(crop).notes
     engine.third = "ホルトセット"  # the dakuten seen at one scale only: a clerk looks
     assert "engines_disagree" in FieldReader(engine).read(crop).notes
+
+
+class FakeOther(FakeEngine):
+    """A second printed engine (PP-OCR's place in FieldReader): its answer or no opinion."""
+
+    name = "ppocr"
+
+
+OTHER_CASES = [
+    # id, type, printed, restricted, other answer, expect text, expect flagged, engine
+    # the two Tesseract reads agree and so does the other engine: ok
+    ("all_agree", "quantity", ("120", 0.9), ("120", 0.95), ("120", 0.99), "120", False, "fake"),
+    # they agree, the other engine does not: review, Tesseract's value shown
+    ("other_doubts_agreement", "quantity", ("120", 0.9), ("120", 0.95), ("128", 0.99), "120", True, "fake"),
+    # they disagree: the read the other engine agrees with is shown (flagged)
+    ("other_picks_a_read", "money", ("1,280", 0.97), ("1,200", 0.6), ("1200", 0.7), "1,200", True, "fake"),
+    # agrees with neither but sure and valid: its own reading is shown (flagged)
+    ("other_shown", "quantity", ("128", 0.9), ("126", 0.9), ("120", 0.9), "120", True, "ppocr"),
+    # agrees with neither and unsure: the usual vote, flagged
+    ("other_unsure", "quantity", ("12O", 0.9), ("120", 0.5), ("128", 0.2), None, True, None),
+    # no opinion (nothing read): as without the engine
+    ("other_blank", "quantity", ("120", 0.9), ("120", 0.95), ("", 0.0), "120", False, "fake"),
+    # free text: two Tesseract models agree, the other engine reads another word
+    ("text_doubted", "text", ("ホルト", 0.99), None, ("ボルト", 0.99), "ホルト", True, "fake"),
+]
+
+
+@pytest.mark.parametrize("ftype,printed,restricted,other,text,flagged,engine",
+                         [c[1:] for c in OTHER_CASES], ids=[c[0] for c in OTHER_CASES])
+def test_second_printed_engine(ftype, printed, restricted, other, text, flagged, engine):
+    class Variant(FakeEngine):  # free text: a second Tesseract model reads the same
+        def read_variant(self, crop):
+            return self.read(crop)
+
+    printed_engine = Variant({"f": printed}, {"f": restricted} if restricted else {})
+    reading = FieldReader(printed_engine, None, FakeOther({"f": other})).read(make_crop(INK, type=ftype))
+    if text is not None:
+        assert reading.text == text
+    assert ("engines_disagree" in reading.notes) is flagged
+    if engine is not None:
+        assert reading.engine == engine
+
+
+def test_other_engine_without_opinion_changes_nothing():
+    class NoOpinion:
+        name = "ppocr"
+
+        def read(self, crop):
+            return None
+
+    engine = FakeEngine({"f": ("120", 0.9)}, {"f": ("128", 0.95)})
+    crop = make_crop(INK, type="quantity")
+    assert FieldReader(engine, None, NoOpinion()).read(crop) == FieldReader(engine).read(crop)
