@@ -78,7 +78,8 @@ class Pipeline:
         self.printed = printed
         self.handwriting = handwriting
         self.other = other
-        self.reader = FieldReader(printed, handwriting, other or None)
+        self.reader = FieldReader(printed, handwriting, other or None,
+                                  hand_sure=settings.ocr.handwriting_threshold)
         self._store = None
 
     # -- the store is opened lazily so read_document() works without one ------------------

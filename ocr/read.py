@@ -112,10 +112,12 @@ class FieldReader:
     ``other``: a second printed-text engine trained apart from Tesseract
     (``ocr.engines.ppocr``), or None; its ``read`` may return None (no opinion)."""
 
-    def __init__(self, printed: Engine, handwriting: Engine | None = None, other=None):
+    def __init__(self, printed: Engine, handwriting: Engine | None = None, other=None, *,
+                 hand_sure: float = 0.9):
         self.printed = printed
         self.handwriting = handwriting
         self.other = other
+        self.hand_sure = hand_sure  # the review threshold of handwritten readings
 
     def read(self, crop: FieldCrop, *, ref_date: date | None = None) -> Reading:
         if crop.ink < EMPTY_INK:
@@ -129,7 +131,10 @@ class FieldReader:
         if spec.hint == "auto" and hw_ok:
             p = self._handwritten_probability(crop)
             if p >= AUTO_HANDWRITTEN:
-                return self.handwriting.read(crop)  # type: ignore[union-attr]
+                hand = self.handwriting.read(crop)  # type: ignore[union-attr]
+                if hand.confidence >= self.hand_sure:
+                    return hand
+                return self._unsure_hand(crop, hand, ref_date)
             if p > AUTO_PRINTED:
                 return self._both(crop, ref_date)
         return self._printed(crop, ref_date)
@@ -230,6 +235,20 @@ class FieldReader:
             if valid and k == mk and m.confidence >= GLYPH_ONE:
                 return replace(m, confidence=max(r.confidence, GLYPH_SURE))
         return _flag(m, "engines_disagree")
+
+    def _unsure_hand(self, crop: FieldCrop, hand: Reading, ref_date: date | None) -> Reading:
+        """An ``auto`` cell that looks handwritten, read unsure by the digit model: print
+        that looks rough (FAXed, bold) is taken for handwriting too, so the printed
+        engines read it as well. Their clean agreement (Tesseract's reads and PP-OCR) is
+        shown instead of a differing unsure handwriting reading; the value stays in
+        review either way (measured on seed 424242: of 115 printed cells judged
+        handwritten, 53 -> 63 right; handwritten cells unchanged, none newly ok)."""
+        printed = self._printed(crop, ref_date)
+        if _same(printed, hand, crop, ref_date):
+            return hand  # the same value, still only as sure as the digit model
+        clean = "engines_disagree" not in printed.notes and _key(printed, crop, ref_date)[1]
+        return _flag(printed if clean else hand, "engines_disagree",
+                     min(printed.confidence, hand.confidence) if clean else None)
 
     def _both(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         printed = self._printed(crop, ref_date)

@@ -31,6 +31,12 @@ CASES = [
     ("auto_looks_hand", "auto", "date", ("1215", 0.5), ("1215", 0.5), ("12/5", 0.96), 0.9, "12/5", False,
      "handwriting"),
     ("auto_looks_printed", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.1, "40", False, "fake"),
+    # looks handwritten but the digit model is unsure: rough print, read by the printed
+    # engines too; their clean agreement is shown, still in review
+    ("auto_looks_hand_unsure", "auto", "quantity", ("2,700", 0.95), ("2700", 0.95), ("2,71111", 0.4), 0.9,
+     "2,700", True, "fake"),
+    ("auto_looks_hand_unsure_same", "auto", "quantity", ("37", 0.95), ("37", 0.95), ("37", 0.6), 0.9,
+     "37", False, "handwriting"),
     # a little handwritten (0.15-0.3): both engines read, and must agree
     ("auto_slightly_hand", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("46", 0.99), 0.2, None, True, None),
     ("auto_ambiguous_agree", "auto", "quantity", ("40", 0.93), ("40", 0.93), ("40", 0.99), 0.5, "40", False,
