@@ -204,3 +204,15 @@ def test_other_engine_without_opinion_changes_nothing():
     engine = FakeEngine({"f": ("120", 0.9)}, {"f": ("128", 0.95)})
     crop = make_crop(INK, type="quantity")
     assert FieldReader(engine, None, NoOpinion()).read(crop) == FieldReader(engine).read(crop)
+
+
+def test_more_reads_vote_when_the_other_engine_doubts_an_agreement():
+    class WithMore(FakeEngine):
+        def read_more(self, crop):
+            from faxflow.templates.types import Reading
+
+            return [Reading("564", 0.9, self.name)] * 3
+
+    engine = WithMore({"f": ("6", 0.95)}, {"f": ("6", 0.95)})
+    reading = FieldReader(engine, None, FakeOther({"f": ("564", 0.99)})).read(make_crop(INK, type="money"))
+    assert reading.text == "564" and "engines_disagree" in reading.notes
