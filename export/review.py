@@ -12,7 +12,13 @@ the values faxflow was unsure of.
 * ``POST /correct/<field id>`` -> :meth:`Store.correct_field`; JSON for the page's script
                               (``Accept: application/json``), else a redirect / the page
                               again with the error beside the field (works without script)
+* ``POST /handle/<doc id>/<page>`` an unknown-form page dealt with (reason, note) ->
+                              :meth:`Store.mark_unknown_handled`; it then leaves the list
 * ``POST /name``              the clerk's name, kept in a cookie and passed as ``by``
+
+A page in review with no open field of its own waits for a header box of an earlier page
+(continuation sheets): it says so and links there, never "完了". The page image can be
+zoomed (＋/－, or a click on it; the script keeps the focus in the input being typed).
 
 Safety: every text is escaped; POSTs need the token made at server start (CSRF) and a
 same-origin ``Origin`` when the browser sends one; bound to 127.0.0.1 unless told
@@ -67,6 +73,14 @@ TYPE_HINT_JA = {
     "date": "日付 例: 2026-12-05", "part_number": "英数字と -", "text": "文字",
 }
 STATUS_JA = {"ok": "完了", "review": "要確認", "unknown_form": "用紙不明", "failed": "読み取り失敗"}
+# What a clerk did about a page that matched no template (store.HANDLED_REASONS, in this order).
+HANDLED_JA = {
+    "not_an_order": "注文書ではない（送付状など）",
+    "new_form": "新しい取引先の用紙：テンプレートを作成する",
+    "resend": "読めない・一部しか届いていない：取引先に送り直しを依頼する",
+    "other": "その他（下に内容を書く）",
+}
+ZOOM_LEVELS = (1, 1.5, 2, 3)  # the page image: 1 = the width of its pane
 
 
 # ----------------------------------------------------------------------------- server --
@@ -191,6 +205,7 @@ class ReviewApp:
         ("GET", re.compile(r"/crop/(\d{1,12})"), "crop"),
         ("GET", re.compile(r"/static/review\.(css|js)"), "static"),
         ("POST", re.compile(r"/correct/(\d{1,12})"), "correct"),
+        ("POST", re.compile(r"/handle/(\d{1,12})/(\d{1,6})"), "handle"),
         ("POST", re.compile(r"/name"), "name"),
     )
 
@@ -242,7 +257,18 @@ class ReviewApp:
     def do_index(self, req: Request) -> Response:
         with self._store() as store:
             counts = dict(store.db.execute("SELECT status, count(*) FROM documents GROUP BY status").fetchall())
-            pages = list(store.db.query(_PAGES_SQL + " WHERE p.status IN ('review', 'unknown_form')" + _PAGES_ORDER))
+            # documents whose every unknown page a clerk has dealt with: not waiting for anyone
+            handled_docs = store.db.execute(
+                "SELECT count(*) FROM documents d WHERE d.status = 'unknown_form' AND NOT EXISTS (SELECT 1"
+                " FROM pages p WHERE p.document_id = d.id AND p.status = 'unknown_form' AND p.handled_at IS NULL)"
+            ).fetchone()[0]
+            pages = list(store.db.query(
+                _PAGES_SQL + " WHERE p.status = 'review' OR (p.status = 'unknown_form' AND p.handled_at IS NULL)"
+                + _PAGES_ORDER))
+            handled = list(store.db.query(
+                _PAGES_SQL + " WHERE p.status = 'unknown_form' AND p.handled_at IS NOT NULL"
+                " ORDER BY p.handled_at DESC, d.id DESC, p.page_index LIMIT 100"))
+        counts["unknown_form"] = counts.get("unknown_form", 0) - handled_docs
         review = [p for p in pages if p["status"] == "review"]
         unknown = [p for p in pages if p["status"] == "unknown_form"]
         parts = [_name_bar(req, self.token, "/")]
@@ -251,16 +277,21 @@ class ReviewApp:
             if status == "failed" and not counts.get(status):
                 continue
             parts.append(f'<span class="count {status}">{STATUS_JA[status]} <b>{counts.get(status, 0)}</b> 件</span>')
+        if handled_docs:
+            parts.append(f'<span class="count handled">用紙不明（対応済み） <b>{handled_docs}</b> 件</span>')
         parts.append("</p>")
         if review:
             parts.append('<table class="list"><thead><tr><th>受信日時</th><th>ファイル名</th><th>ページ</th>'
                          "<th>用紙</th><th>未確認の項目</th><th></th></tr></thead><tbody>")
             for p in review:
                 href = f"/page/{p['document_id']}/{p['page_index']}"
+                # nothing open on the page itself: its rows wait for a header value of an earlier page
+                open_ = (p["open"] if p["open"] else
+                         '<span class="waiting">他のページの確認待ち</span>')
                 parts.append(
                     f"<tr><td>{_e(_when(p['received_at']))}</td><td>{_e(p['source_name'])}</td>"
                     f"<td>{p['page_index'] + 1} / {p['page_count']}</td><td>{_e(self._title(p['template']))}</td>"
-                    f'<td class="num">{p["open"]}</td><td><a class="button" href="{href}">確認する</a></td></tr>')
+                    f'<td class="num">{open_}</td><td><a class="button" href="{href}">確認する</a></td></tr>')
             parts.append("</tbody></table>")
         else:
             parts.append('<p class="empty">確認が必要なページはありません。</p>')
@@ -275,8 +306,20 @@ class ReviewApp:
                 parts.append(
                     f"<tr><td>{_e(_when(p['received_at']))}</td><td>{_e(p['source_name'])}</td>"
                     f"<td>{p['page_index'] + 1} / {p['page_count']}</td><td>{_e(reasons)}</td>"
-                    f'<td><a class="button secondary" href="{href}">見る</a></td></tr>')
+                    f'<td><a class="button secondary" href="{href}">見て対応する</a></td></tr>')
             parts.append("</tbody></table>")
+        if handled:
+            parts.append(f'<details class="handled"><summary>対応済みの用紙不明ページ（{len(handled)}）</summary>'
+                         '<table class="list"><thead><tr><th>受信日時</th><th>ファイル名</th><th>ページ</th>'
+                         "<th>対応</th><th>確認者</th><th>日時</th></tr></thead><tbody>")
+            for p in handled:
+                href = f"/page/{p['document_id']}/{p['page_index']}"
+                parts.append(
+                    f"<tr><td>{_e(_when(p['received_at']))}</td><td>{_e(p['source_name'])}</td>"
+                    f'<td><a href="{href}">{p["page_index"] + 1} / {p["page_count"]}</a></td>'
+                    f"<td>{_e(_handled_text(p))}</td><td>{_e(p['handled_by'])}</td>"
+                    f"<td>{_e(_when(p['handled_at']))}</td></tr>")
+            parts.append("</tbody></table></details>")
         return _html(_layout("レビュー画面", "".join(parts)))
 
     def do_page(self, req: Request, doc_id: str, page_index: str, *, errors: Mapping[int, str] | None = None,
@@ -289,7 +332,8 @@ class ReviewApp:
                 return _html(_error_page("このページは見つかりません。", '<a href="/">一覧へ戻る</a>', raw_last=True), 404)
             page = rows[0]
             fields = _open_fields(store, doc_id_i, pi)
-            following = _next_page(store, page)
+            following = _next_page(store, page, unknown=page["status"] == "unknown_form")
+            waiting = _waiting_for(store, page) if page["status"] == "review" and not fields else []
         image = _image_file(self.db_path, page["image_path"])
         size = _png_size(image) if image else None
         named = bool(req.reviewer)
@@ -304,10 +348,24 @@ class ReviewApp:
                      if following else '<a id="next" class="button" href="/">一覧へ戻る</a>')
         side: list[str] = []
         if page["status"] == "unknown_form":
-            reasons = "、".join(describe(r) for r in json.loads(page["reasons"] or "[]")) or describe("unknown_form")
-            side.append(f'<div class="notice"><h2>用紙不明</h2><p>{_e(reasons)}。このページの値は読み取っていません。</p>'
-                        "<p>新しい取引先の用紙なら、担当者にテンプレートの作成を依頼してください。</p>"
-                        f"<p>{next_link}</p></div>")
+            side.append(self._unknown_notice(page, next_link, named=named, error=(errors or {}).get(-1),
+                                             typed=typed or {}))
+        elif page["status"] == "review" and not fields:
+            # Nothing to check on this page itself: its rows take their header (注文番号 …)
+            # from an earlier page whose box is still open. Never "完了" while in review.
+            links = "".join(f'<li><a class="button" href="/page/{doc_id_i}/{w}">{w + 1}ページ目を確認する</a>'
+                            f"（{n} 項目）</li>" for w, n in waiting)
+            if waiting:
+                side.append('<div class="notice waiting" id="waiting"><h2>他のページの確認待ち</h2>'
+                            "<p>このページの行は、前のページの見出し（注文番号など）の値を使っています。"
+                            "そのページの確認が終わると、このページも完了になります。</p>"
+                            f'<ul class="links">{links}</ul></div>')
+            else:
+                log.warning("review: page %d of document %d is in review with nothing open", pi + 1, doc_id_i)
+                side.append('<div class="notice" id="waiting"><h2>要確認</h2>'
+                            "<p>このページは「要確認」ですが、確認する項目が見つかりません。"
+                            "担当者に連絡してください（faxflow で読み直すと直ります）。</p>"
+                            f"<p>{next_link}</p></div>")
         elif not fields:
             side.append(f'<div class="done" id="done"><h2>完了</h2><p>このページの確認はすべて終わりました。</p>'
                         f"<p>{next_link}</p></div>")
@@ -325,6 +383,8 @@ class ReviewApp:
                                         typed=(typed or {}).get(f["id"])))
             side.append(f'<div class="done" id="done" hidden><h2>完了</h2>'
                         f"<p>このページの確認はすべて終わりました。</p><p>{next_link}</p></div>")
+        if page["status"] != "unknown_form" and (errors or {}).get(-1):  # e.g. re-read meanwhile
+            side.insert(0, f'<p class="error" role="alert">{_e(errors[-1])}</p>')
         if image and size:
             w, h = size
             boxes = []
@@ -335,13 +395,47 @@ class ReviewApp:
                 boxes.append(
                     f'<g class="box" data-box="{f["id"]}"><rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}"/>'
                     f'<text x="{x0 + 4}" y="{max(y0 - 6, 36)}">{n}</text></g>')
-            pane = (f'<svg class="pageimg" viewBox="0 0 {w} {h}" role="img" aria-label="ページの画像">'
+            # ＋/－ (or a click on the page) zooms; shown by the script, which does the zooming
+            zoom = ('<div class="zoombar" role="toolbar" aria-label="画像の拡大" hidden>'
+                    '<button type="button" data-zoom="out" tabindex="-1" title="縮小">－</button>'
+                    '<span id="zoomlevel">100%</span>'
+                    '<button type="button" data-zoom="in" tabindex="-1" title="拡大">＋</button>'
+                    '<button type="button" data-zoom="fit" tabindex="-1" class="secondary" title="全体を表示">全体</button>'
+                    '<small>画像をクリックしても拡大・縮小できます</small></div>')
+            pane = (f'{zoom}<svg class="pageimg" viewBox="0 0 {w} {h}" role="img" aria-label="ページの画像"'
+                    f' data-levels="{",".join(str(z) for z in ZOOM_LEVELS)}">'
                     f'<image href="/image/{doc_id_i}/{pi}" x="0" y="0" width="{w}" height="{h}"/>'
                     f'{"".join(boxes)}</svg>')
         else:
             pane = '<p class="noimage">このページの画像はありません（画像を保存する前に読み取った書類です）。</p>'
-        parts.append(f'<div class="layout"><div class="pane">{pane}</div><div class="side">{"".join(side)}</div></div>')
+        shape = " landscape" if size and size[0] > size[1] else ""
+        parts.append(f'<div class="layout{shape}"><div class="pane">{pane}</div>'
+                     f'<div class="side">{"".join(side)}</div></div>')
         return _html(_layout(title, "".join(parts), script=True), status)
+
+    def _unknown_notice(self, page: Mapping[str, Any], next_link: str, *, named: bool, error: str | None,
+                        typed: Mapping[int, str]) -> str:
+        reasons = "、".join(describe(r) for r in json.loads(page["reasons"] or "[]")) or describe("unknown_form")
+        head = (f'<div class="notice" id="unknown"><h2>用紙不明</h2><p>{_e(reasons)}。'
+                "このページの値は読み取っていません。</p>")
+        if page["handled_at"]:
+            return (head + f'<p class="handled" id="handled">対応済み: <b>{_e(_handled_text(page))}</b><br>'
+                    f'{_e(page["handled_by"])}（{_e(_when(page["handled_at"]))}）</p><p>{next_link}</p></div>')
+        disabled = "" if named else " disabled"
+        chosen = typed.get(-1, "")
+        choices = "".join(
+            f'<label class="choice"><input type="radio" name="reason" value="{code}"'
+            f'{" checked" if code == chosen else ""}{disabled} required> {_e(label)}</label>'
+            for code, label in HANDLED_JA.items())
+        err = f'<p class="error" role="alert">{_e(error)}</p>' if error else '<p class="error" role="alert"></p>'
+        return (head + "<p>用紙を見て、どう対応したかを選んでください。対応済みにすると一覧から外れます"
+                "（データベースには残ります）。</p>"
+                f'<form class="handle" method="post" action="/handle/{page["document_id"]}/{page["page_index"]}">'
+                f'<input type="hidden" name="token" value="{_e(self.token)}">{choices}'
+                f'<label class="memo">メモ（任意。「その他」のときは必須）<input type="text" name="note" maxlength="200"'
+                f' value="{_e(typed.get(-2, ""))}" autocomplete="off"{disabled}></label>'
+                f'<button type="submit"{disabled}>対応済みにする</button>{err}</form>'
+                f"<p>{next_link}</p></div>")
 
     # -- images -----------------------------------------------------------------------------------
     def do_image(self, req: Request, doc_id: str, page_index: str) -> Response:
@@ -433,14 +527,37 @@ class ReviewApp:
                 log.info("review: field %d corrected by %s", fid, by)
                 remaining = len(_open_fields(store, doc_id, pi))
                 following = _next_page(store, {"document_id": doc_id, "page_index": pi}) if not remaining else None
+                # nothing left here, but still in review: waits for an earlier page (the page says so)
+                page_done = store.db.execute("SELECT status FROM pages WHERE document_id = ? AND page_index = ?",
+                                             [doc_id, pi]).fetchone()[0] != "review"
         if error is not None:
             if req.wants_json:
                 return _json_response({"ok": False, "error": error}, 422)
             return self.do_page(req, str(doc_id), str(pi), errors={fid: error}, typed={fid: value}, status=422)
         if req.wants_json:
-            return _json_response({"ok": True, "value": stored, "remaining": remaining,
+            return _json_response({"ok": True, "value": stored, "remaining": remaining, "page_done": page_done,
                                    "next": f"/page/{following[0]}/{following[1]}" if following else None})
         return _redirect(f"/page/{doc_id}/{pi}")
+
+    def do_handle(self, req: Request, doc_id: str, page_index: str) -> Response:
+        from faxflow.export.store import CorrectionError
+
+        doc_id_i, pi = int(doc_id), int(page_index)
+        reason, note, by = req.form.get("reason", ""), req.form.get("note", ""), req.reviewer
+        error = None
+        if not by:
+            error = "先に画面上の欄にお名前を入力してください。"
+        else:
+            with self._store() as store:
+                try:
+                    store.mark_unknown_handled(doc_id_i, pi, reason, by, note)
+                except CorrectionError as exc:
+                    error = exc.ja
+        if error is not None:
+            return self.do_page(req, doc_id, page_index, errors={-1: error}, typed={-1: reason, -2: note},
+                                status=422)
+        log.info("review: unknown page %d of document %d handled by %s (%s)", pi + 1, doc_id_i, by, reason)
+        return _redirect(f"/page/{doc_id_i}/{pi}")
 
     def _title(self, template: str | None) -> str:
         if not template:
@@ -451,7 +568,8 @@ class ReviewApp:
 # ------------------------------------------------------------------------------ queries --
 
 _PAGES_SQL = (
-    "SELECT p.document_id, p.page_index, p.status, p.template, p.reasons, p.image_path,"
+    "SELECT p.document_id, p.page_index, p.status, p.template, p.kind, p.reasons, p.image_path,"
+    " p.handled_reason, p.handled_note, p.handled_by, p.handled_at,"
     " d.source_name, d.received_at, d.page_count,"
     " (SELECT count(*) FROM fields f WHERE f.document_id = p.document_id AND f.page_index = p.page_index"
     "  AND f.corrected_value IS NULL AND f.status = 'review') AS open"
@@ -480,11 +598,19 @@ def _open_fields(store, doc_id: int, page_index: int) -> list[dict]:
     return sorted(rows, key=order)
 
 
-def _next_page(store, current: Mapping[str, Any]) -> tuple[int, int] | None:
-    """The page in review after ``current`` in the list's order (wrapping), or None."""
+def _next_page(store, current: Mapping[str, Any], *, unknown: bool = False) -> tuple[int, int] | None:
+    """The page in review after ``current`` in the list's order (wrapping), or None.
+    ``unknown``: the next unknown-form page nobody has dealt with yet, else a page in review."""
+    if unknown:
+        return _next_in_list(store, current, unknown_only=True) or _next_in_list(store, current)
+    return _next_in_list(store, current)
+
+
+def _next_in_list(store, current: Mapping[str, Any], *, unknown_only: bool = False) -> tuple[int, int] | None:
+    wanted = "p.status = 'unknown_form' AND p.handled_at IS NULL" if unknown_only else "p.status = 'review'"
     rows = list(store.db.query(
         "SELECT p.document_id, p.page_index, d.received_at FROM pages p JOIN documents d ON d.id = p.document_id"
-        " WHERE p.status = 'review' OR (p.document_id = ? AND p.page_index = ?)" + _PAGES_ORDER,
+        f" WHERE ({wanted}) OR (p.document_id = ? AND p.page_index = ?)" + _PAGES_ORDER,
         [current["document_id"], current["page_index"]]))
     keys = [(r["document_id"], r["page_index"]) for r in rows]
     me = (current["document_id"], current["page_index"])
@@ -493,6 +619,24 @@ def _next_page(store, current: Mapping[str, Any]) -> tuple[int, int] | None:
     i = keys.index(me)
     others = keys[i + 1:] + keys[:i]
     return others[0] if others else None
+
+
+def _waiting_for(store, page: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """(page index, open header fields) of the earlier pages of the same kind in the
+    document with header boxes still open: a page takes a blank header box (注文番号 …)
+    from the nearest earlier page that has it filled, so those hold its rows in review."""
+    return [tuple(r) for r in store.db.execute(
+        "SELECT f.page_index, count(*) FROM fields f JOIN pages p"
+        " ON p.document_id = f.document_id AND p.page_index = f.page_index"
+        " WHERE f.document_id = ? AND f.page_index < ? AND p.kind IS ? AND f.row_index IS NULL"
+        " AND f.corrected_value IS NULL AND f.status = 'review' AND f.value_type != 'check'"
+        " GROUP BY f.page_index ORDER BY f.page_index",
+        [page["document_id"], page["page_index"], page["kind"]]).fetchall()]
+
+
+def _handled_text(page: Mapping[str, Any]) -> str:
+    text = HANDLED_JA.get(page["handled_reason"] or "", page["handled_reason"] or "")
+    return f"{text}（{page['handled_note']}）" if page["handled_note"] else text
 
 
 def _image_file(db_path: Path, stored: str | None) -> Path | None:
@@ -555,7 +699,8 @@ def _field_card(f: dict, n: int, token: str, *, named: bool, error: str | None, 
                 f'<input type="hidden" name="value" value="確認済み">'
                 f'<button type="submit" class="confirm"{disabled}>確認</button>{err}</form></section>')
     conf = "—" if f["confidence"] is None else f"{f['confidence'] * 100:.0f}%"
-    shown = f["value"] if f["value"] else "（空欄）"
+    not_read = f["engine"] is None and "cell_not_read" in f["reason_list"]
+    shown = f["value"] if f["value"] else ("（読み取りなし）" if not_read else "（空欄）")
     raw = f["raw_text"] if f["raw_text"] else "（なし）"
     value = f["value"] if typed is None else typed
     hint = TYPE_HINT_JA.get(f["value_type"], "")
@@ -654,6 +799,22 @@ p.question { margin: .2em 0; font-weight: bold; }
 .done h2 { color: #146c2e; font-size: 1.6em; margin: 0 0 .3em; }
 .notice { background: #f3d9f7; border: 1px solid #b07cc0; border-radius: 6px; padding: 1em 1.2em; }
 .noimage, .errorpage { margin: 1em; } .errorpage p { font-size: 1.1em; }
+.layout.landscape { grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); }
+.zoombar { position: sticky; top: 0; left: 0; z-index: 1; display: flex; gap: .4em; align-items: center;
+           padding: .3em .5em; background: rgba(246, 246, 243, .95); border-bottom: 1px solid var(--line); }
+.zoombar button { padding: .1em .7em; font-size: 1.1em; } .zoombar button.secondary { background: #fff; color: var(--accent); }
+.zoombar[hidden] { display: none; }
+.zoombar small { color: #666; } #zoomlevel { min-width: 3.5em; text-align: center; font-weight: bold; }
+svg.pageimg { cursor: zoom-in; max-width: none; } .pane.zoomed svg.pageimg { cursor: zoom-out; }
+svg.pageimg g.box { cursor: pointer; }
+.notice.waiting { background: #fde7c6; border-color: #d9a55b; } ul.links { list-style: none; padding: 0; }
+ul.links li { margin: .4em 0; }
+form.handle label.choice { display: block; margin: .35em 0; } form.handle label.memo { display: block; margin: .6em 0; }
+form.handle input[type=text] { display: block; width: 100%; font-size: 1.05em; padding: .2em .4em; }
+p.handled { background: #fff; border-radius: 4px; padding: .5em .8em; }
+.count.handled { background: #ece4ef; } span.waiting { font-weight: normal; color: #8a5a00; }
+details.handled { margin: 0 1rem 1.5em; } details.handled summary { cursor: pointer; color: #444; }
+details.handled table.list { margin-left: 0; }
 @media (max-width: 900px) { .layout { grid-template-columns: 1fr; } .pane { position: static; max-height: none; } }
 """
 
@@ -668,12 +829,58 @@ _JS = r"""
     const box = document.querySelector('g.box[data-box="' + card.dataset.field + '"]');
     if (box) {
       box.classList.add("current");
-      const pane = document.querySelector(".pane"), svg = box.ownerSVGElement;
-      if (pane && svg && svg.viewBox.baseVal.height) {
-        const y = box.getBBox().y * svg.clientHeight / svg.viewBox.baseVal.height;
-        pane.scrollTo({ top: Math.max(0, y - pane.clientHeight / 3), behavior: "smooth" });
-      }
+      const b = box.getBBox();
+      show(b.x + b.width / 2, b.y, true);
     }
+  }
+  // The page image: zoom 1 = the width of its pane; the pane scrolls to the current box.
+  const pane = document.querySelector(".pane"), svg = pane && pane.querySelector("svg.pageimg");
+  const bar = document.querySelector(".zoombar");
+  const levels = svg ? svg.dataset.levels.split(",").map(Number) : [1];
+  const landscape = svg && svg.viewBox.baseVal.width > svg.viewBox.baseVal.height;
+  const key = "faxflow.zoom." + (landscape ? "landscape" : "portrait");
+  let level = 1;
+  function show(x, y, smooth) {  // a point of the page (template pixels) into view
+    if (!pane || !svg || !svg.viewBox.baseVal.width) return;
+    const k = svg.clientWidth / svg.viewBox.baseVal.width;
+    pane.scrollTo({ left: Math.max(0, x * k - pane.clientWidth / 2), top: Math.max(0, y * k - pane.clientHeight / 3),
+                    behavior: smooth ? "smooth" : "auto" });
+  }
+  function zoom(z, x, y) {
+    if (!svg) return;
+    level = Math.min(levels[levels.length - 1], Math.max(levels[0], z));
+    svg.style.width = (level * 100) + "%";
+    pane.classList.toggle("zoomed", level > levels[0]);
+    document.getElementById("zoomlevel").textContent = Math.round(level * 100) + "%";
+    bar.querySelector('[data-zoom="out"]').disabled = level <= levels[0];
+    bar.querySelector('[data-zoom="in"]').disabled = level >= levels[levels.length - 1];
+    try { localStorage.setItem(key, String(level)); } catch (e) { /* private mode: not kept */ }
+    if (x !== undefined) { show(x, y, false); return; }
+    const current = document.querySelector("g.box.current");
+    if (current) { const b = current.getBBox(); show(b.x + b.width / 2, b.y, false); }
+  }
+  function step(d) {
+    const i = levels.findIndex(v => v >= level);
+    zoom(levels[Math.min(levels.length - 1, Math.max(0, (i < 0 ? levels.length - 1 : i) + d))]);
+  }
+  if (svg && bar) {
+    bar.hidden = false;
+    // the zoom buttons and the image never take the focus from the value being typed
+    bar.addEventListener("mousedown", ev => ev.preventDefault());
+    svg.addEventListener("mousedown", ev => ev.preventDefault());
+    bar.querySelectorAll("button").forEach(b => b.addEventListener("click", () => {
+      const what = b.dataset.zoom;
+      if (what === "fit") zoom(levels[0]); else step(what === "in" ? 1 : -1);
+    }));
+    svg.addEventListener("click", ev => {
+      if (ev.target.closest("g.box")) return;  // a box: its field (below)
+      const r = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
+      const x = (ev.clientX - r.left) / r.width * vb.width, y = (ev.clientY - r.top) / r.height * vb.height;
+      zoom(level > levels[0] ? levels[0] : 2, x, y);
+    });
+    let saved = 1;
+    try { saved = Number(localStorage.getItem(key)) || 1; } catch (e) { /* not kept */ }
+    zoom(saved);
   }
   function focusCard(card) {
     if (!card) return;
@@ -716,6 +923,7 @@ _JS = r"""
     document.querySelectorAll('g.box[data-box="' + card.dataset.field + '"]').forEach(g => g.remove());
     const left = document.getElementById("remaining");
     if (left) left.textContent = String(data.remaining);
+    if (!data.remaining && !data.page_done) { window.location.reload(); return; }  // waits for another page
     if (!data.remaining || !next) {
       const done = document.getElementById("done");
       document.querySelectorAll(".side > h2, .side > p.note").forEach(e => e.hidden = true);

@@ -19,6 +19,12 @@ Rules that keep wrong values out of the municipal database:
   set ``Record.reasons``) becomes a pseudo field ``_page[...]`` on that page, so it
   holds every row of the page in review until a clerk confirms it with
   :meth:`Store.correct_field` like any other field;
+* a table row that lacks a cell its table's other rows have (a re-run no longer read it;
+  only a corrected cell survived) gets the missing cells as open fields with nothing
+  read (:meth:`Store._fill_partial_rows`), so a page in review always has something a
+  clerk can check;
+* an unknown-form page a clerk marked as handled (:meth:`Store.mark_unknown_handled`)
+  no longer holds its document in review;
 * a derived row whose content changes after it was exported gets ``exported_at``
   reset, so the incremental hand-off sends it again.
 
@@ -59,6 +65,9 @@ LEDGER_COLUMNS = ("date", "part_no", "description", "in_qty", "out_qty", "balanc
 # Header values a later page may take from an earlier page of the same kind when its
 # own box is blank (continuation sheets).
 HEADER_FALLBACK = {"order": ORDER_HEADER, "ledger": ("part_no", "item")}
+
+# Why a clerk marked a page that matched no template as handled (pages.handled_reason).
+HANDLED_REASONS = ("not_an_order", "new_form", "resend", "other")
 
 PAGE_CHECK = "_page"  # name prefix of the pseudo field holding page-level reasons
 CHECK_TYPE = "check"  # its value_type
@@ -217,8 +226,17 @@ def _schema_v1(db: Database) -> None:
         db.execute(sql)
 
 
+def _schema_v2(db: Database) -> None:
+    """A clerk can mark an unknown-form page as handled (who, when, why), and every
+    document is derived again once (a partial row gets its missing cells as fields to
+    check; see :meth:`Store._fill_partial_rows`)."""
+    for column in ("handled_reason", "handled_note", "handled_by", "handled_at"):
+        db.execute(f"ALTER TABLE pages ADD COLUMN {column} TEXT")
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rederive', '1')")
+
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Append, never edit.
-MIGRATIONS = (_schema_v1,)
+MIGRATIONS = (_schema_v1, _schema_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -341,6 +359,7 @@ class Store:
             db = Database(conn, execute_plugins=False)
             migrate(db)
             db.enable_wal()
+            cls(db, path)._rederive_if_asked()
         except sqlite3.DatabaseError as exc:
             conn.close()
             if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
@@ -471,6 +490,7 @@ class Store:
                     self.db.table("documents").update(doc_id, doc)
                 self._write_pages(doc_id, pages)
                 self._write_fields(doc_id, fields)
+                self._fill_partial_rows(doc_id)
                 self._refresh(doc_id)
         except sqlite3.Error as exc:
             raise _db_error(exc, self.db) from exc
@@ -601,7 +621,112 @@ class Store:
             raise _db_error(exc, self.db) from exc
         return canonical
 
+    # -- unknown forms (the review page) -------------------------------------------------------------
+    def mark_unknown_handled(self, document_id: int, page_index: int, reason: str, by: str,
+                             note: str = "") -> None:
+        """A clerk has dealt with a page that matched no template: ``reason`` is one of
+        :data:`HANDLED_REASONS` (``other`` needs a ``note``). Recorded on the page
+        (``handled_reason``, ``handled_note``, ``handled_by``, ``handled_at``); the page
+        keeps its status ``unknown_form`` and nothing is read or invented for it. It then
+        no longer holds its document in review (a fax with a cover sheet and checked order
+        pages becomes ``ok``). ``CorrectionError`` when the page is not an unknown form
+        (any more), the reason is not known, or the name is missing."""
+        by = (by or "").strip()
+        note = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", note or "")).strip()[:200]
+        if not by:
+            raise CorrectionError("marking a page as handled needs the name of the person doing it",
+                                  "確認者の名前が必要です")
+        if reason not in HANDLED_REASONS:
+            raise CorrectionError(f"unknown reason {reason!r} (one of {', '.join(HANDLED_REASONS)})",
+                                  "対応の内容を選んでください")
+        if reason == "other" and not note:
+            raise CorrectionError("reason 'other' needs a note", "「その他」のときは内容を書いてください")
+        try:
+            with _immediate(self.db):
+                row = self.db.execute("SELECT id, status FROM pages WHERE document_id = ? AND page_index = ?",
+                                      [document_id, page_index]).fetchone()
+                if row is None:
+                    raise CorrectionError(f"no page {page_index + 1} in document {document_id}",
+                                          "このページは見つかりません")
+                if row[1] != "unknown_form":
+                    raise CorrectionError(
+                        f"page {page_index + 1} of document {document_id} is not an unknown form ({row[1]})",
+                        "このページは用紙不明ではありません（読み直された可能性があります）",
+                        page=page_index + 1)
+                self.db.execute(
+                    "UPDATE pages SET handled_reason = ?, handled_note = ?, handled_by = ?, handled_at = ?"
+                    " WHERE id = ?", [reason, note or None, by, _now(), row[0]])
+                self._refresh(document_id)
+        except sqlite3.Error as exc:
+            raise _db_error(exc, self.db) from exc
+
     # -- derivation: fields -> rows, page/document status ---------------------------------------
+    def _rederive_if_asked(self) -> None:
+        """Derive every document again once, when a migration asked for it (meta
+        ``rederive``): new derivation rules then also hold for documents stored before."""
+        if self.db.execute("SELECT 1 FROM meta WHERE key = 'rederive'").fetchone() is None:
+            return
+        try:
+            with _immediate(self.db):
+                if self.db.execute("SELECT 1 FROM meta WHERE key = 'rederive'").fetchone() is None:
+                    return  # another process did it meanwhile
+                for (doc_id,) in self.db.execute(
+                        "SELECT DISTINCT document_id FROM pages ORDER BY document_id").fetchall():
+                    self._fill_partial_rows(doc_id)
+                    self._refresh(doc_id)
+                self.db.execute("DELETE FROM meta WHERE key = 'rederive'")
+        except sqlite3.Error as exc:
+            raise _db_error(exc, self.db) from exc
+
+    def _fill_partial_rows(self, doc_id: int) -> None:
+        """Give a table row every cell the other rows of its table have on that page.
+
+        A row lacks a cell only when a re-run no longer read the row and a clerk's
+        corrected cell survived it. Without a field for the missing cells the row (and its
+        page) would be in review with nothing a clerk could check: each missing cell
+        becomes an open field with nothing read (``value`` and ``raw_text`` empty, no
+        engine, reason ``cell_not_read``), of the column's type, with the box where the
+        column crosses the row when the page shows both. The clerk enters what the paper
+        says (or confirms it empty). Fields a later re-run reads replace these in place.
+        Must run inside a write transaction."""
+        pages = {p["page_index"]: p for p in self.db.query(
+            "SELECT page_index, template, read_status FROM pages WHERE document_id = ?", [doc_id])}
+        cells = list(self.db.query(
+            "SELECT page_index, name, table_name, row_index, column_name, box, value_type FROM fields"
+            " WHERE document_id = ? AND row_index IS NOT NULL ORDER BY page_index, id", [doc_id]))
+        names = {(r[0], r[1]) for r in self.db.execute(
+            "SELECT page_index, name FROM fields WHERE document_id = ?", [doc_id])}
+        by_page: dict[int, list[dict]] = {}
+        for f in cells:
+            by_page.setdefault(f["page_index"], []).append(f)
+        new_rows = []
+        for pi, page_cells in sorted(by_page.items()):
+            page = pages.get(pi)
+            if page is None or page["read_status"] == "unknown_form":
+                continue  # no table to complete (the kept cells stay as they are)
+            columns: dict[str, dict[str, dict]] = {}  # table -> column -> a cell of that column
+            rows: dict[tuple[str, int], dict[str, dict]] = {}
+            for f in page_cells:
+                table, column = f["table_name"] or "", f["column_name"] or f["name"]
+                columns.setdefault(table, {}).setdefault(column, f)
+                rows.setdefault((table, f["row_index"]), {})[column] = f
+            for (table, ri), row in sorted(rows.items()):
+                for column, like in columns[table].items():
+                    name = f"{table}[{ri}].{column}"
+                    if column in row or (pi, name) in names:
+                        continue
+                    names.add((pi, name))
+                    new_rows.append({
+                        "document_id": doc_id, "page_index": pi, "template": page["template"], "name": name,
+                        "table_name": table, "row_index": ri, "column_name": column,
+                        "box": _cell_box(like, row.values()), "raw_text": "", "value": "",
+                        "value_type": like["value_type"], "confidence": None, "engine": None,
+                        "status": "review", "reasons": _json(["cell_not_read"]),
+                        "corrected_value": None, "corrected_by": None, "corrected_at": None,
+                    })
+        if new_rows:
+            self.db.table("fields").insert_all(new_rows)
+
     def _refresh(self, doc_id: int) -> None:
         """Rebuild order_lines/ledger_entries of one document from its fields, and the
         page and document statuses. Must run inside a write transaction."""
@@ -684,19 +809,19 @@ class Store:
         for table, content in (("order_lines", _ORDER_CONTENT), ("ledger_entries", _LEDGER_CONTENT)):
             self._sync_rows(table, doc_id, lines[table], content)
 
-        if pages:
-            statuses = [p["status"] for p in pages]
-            if all(s == "ok" for s in statuses):
-                d_status = "ok"
-            elif all(s == "unknown_form" for s in statuses):
-                d_status = "unknown_form"
-            else:
-                d_status = "review"
-        else:
+        # An unknown-form page a clerk marked as handled no longer holds the document.
+        active = [p for p in pages if not (p["status"] == "unknown_form" and p["handled_at"])]
+        if not pages:
             d_status = "failed"
+        elif not active or all(p["status"] == "unknown_form" for p in active):
+            d_status = "unknown_form"
+        elif all(p["status"] == "ok" for p in active):
+            d_status = "ok"
+        else:
+            d_status = "review"
         if doc["forced_status"]:
             d_status = _worst(d_status, doc["forced_status"])
-        d_reasons = _unique(r for p in pages for r in p["reason_list"])
+        d_reasons = _unique(r for p in (active or pages) for r in p["reason_list"])
         self.db.execute("UPDATE documents SET status = ?, reasons = ? WHERE id = ?",
                         [d_status, _json(d_reasons), doc_id])
 
@@ -806,6 +931,16 @@ def _field_row(r: Record, v: Value, *, name: str, table: str | None, row: int | 
         "corrected_by": None,
         "corrected_at": None,
     }
+
+
+def _cell_box(column_cell: Mapping[str, Any], row_cells: Iterable[Mapping[str, Any]]) -> str | None:
+    """The box of a missing cell: its column's x range (from a cell of that column) and
+    its row's y range (from a cell of that row), or None when either is not known."""
+    col = json.loads(column_cell["box"]) if column_cell["box"] else None
+    row = next((json.loads(c["box"]) for c in row_cells if c["box"]), None)
+    if not col or not row:
+        return None
+    return _json([int(col[0]), int(row[1]), int(col[2]), int(row[3])])
 
 
 def _blank(f: dict | None) -> bool:

@@ -53,6 +53,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "due_before_order": ("納期が注文日より前", "due date is before the order date"),
     "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),
     "partial_row": ("行の一部だけが記入されている", "row is only partly filled"),
+    "cell_not_read": ("読み直しでこの行が読めず、この欄には読み取った値がない",
+                      "a re-run no longer read this row: this cell has no reading"),
     "faint_print": ("印字が薄く、空欄の項目や行が消えている可能性がある",
                     "faint print: empty fields (or whole rows) may have been lost"),
     "mostly_unreadable": ("ページの大半が読み取れず、空欄の項目も値が消えている可能性がある",

@@ -9,6 +9,7 @@ copied workspace keeps working).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -436,3 +437,327 @@ def test_clerk_enters_name_and_corrects_a_value_with_the_keyboard(server, worksp
                                  [target["id"]]).fetchone()
     assert tuple(row) == (wanted, "佐藤")
     assert (shots / "review_page.png").stat().st_size > 10_000
+
+
+# ------------------------------------------------- pages with nothing left to fix on them --
+
+@contextlib.contextmanager
+def _serving(db_path):
+    from faxflow.export.review import open_review_server
+
+    srv = open_review_server(db_path, port=0)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield srv, Client(srv.url.rstrip("/"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
+def _val(sha, page, name, text, *, status="ok", reasons=(), vt="text", box=(10, 10, 60, 30), table=None,
+         row=None, column=None, conf=0.97):
+    from faxflow.templates.types import Value
+
+    return Value(sha256=sha, page_index=page, name=name, box=box, raw_text=text, value=text or None, text=text,
+                 value_type=vt, confidence=conf, engine="tesseract", status=status, reasons=tuple(reasons),
+                 table=table, row=row, column=column)
+
+
+def _order_record(sha, page, header, rows):
+    from faxflow.templates.types import Record
+
+    values = list(header.values()) + [v for r in rows for v in r.values()]
+    status = "review" if any(v.status != "ok" for v in values) else "ok"
+    return Record(sha256=sha, page_index=page, template_name="yamada_order", kind="order", header=header,
+                  rows=rows, status=status, reasons=tuple(dict.fromkeys(x for v in values for x in v.reasons)))
+
+
+def _row(sha, page, i, part_no, quantity, *, q_status="ok"):
+    y = 400 + 60 * i
+    return {"part_no": _val(sha, page, f"items[{i}].part_no", part_no, vt="part_number", box=(100, y, 300, y + 50),
+                            table="items", row=i, column="part_no"),
+            "quantity": _val(sha, page, f"items[{i}].quantity", quantity, vt="quantity", box=(400, y, 500, y + 50),
+                             table="items", row=i, column="quantity", status=q_status,
+                             reasons=("low_confidence",) if q_status != "ok" else ())}
+
+
+def test_row_left_partial_by_a_rerun_is_asked_on_the_page_and_can_be_finished(tmp_path):
+    """A re-run no longer reads row 0, whose quantity a clerk had corrected: the row kept
+    only that cell. Its missing cell is asked on the page (nothing invented), the list
+    counts it, and entering it closes the page and the document."""
+    from faxflow.export.store import Store
+    from faxflow.templates.types import SourceFile
+
+    sha = "d" * 64
+    src = SourceFile(tmp_path / "rerun.tif", sha, "tiff", 1)
+    header = {"order_no": _val(sha, 0, "order_no", "123456")}
+    with Store.open(tmp_path / "faxflow.db") as store:
+        store.save_document(src, [_order_record(sha, 0, header, [_row(sha, 0, 0, "AB-1234", "12", q_status="review"),
+                                                                 _row(sha, 0, 1, "CD-5678", "5")])])
+        qid = store.db.execute("SELECT id FROM fields WHERE name = 'items[0].quantity'").fetchone()[0]
+        store.correct_field(qid, "120", "山田")
+        doc = store.save_document(src, [_order_record(sha, 0, header, [_row(sha, 0, 1, "CD-5678", "5")])])
+    con = _db(tmp_path)
+    assert con.execute("SELECT status FROM pages").fetchone()[0] == "review"
+    missing = con.execute("SELECT * FROM fields WHERE name = 'items[0].part_no'").fetchone()
+    assert (missing["value"], missing["raw_text"], missing["engine"]) == ("", "", None)
+    with _serving(tmp_path / "faxflow.db") as (_, client):
+        listing = client.text("/")
+        assert re.search(rf'<td class="num">1</td><td><a class="button" href="/page/{doc}/0">', listing)
+        token = _named(client)
+        html = client.text(f"/page/{doc}/0")
+        assert f'id="f{missing["id"]}"' in html and "（読み取りなし）" in html
+        assert "読み直しでこの行が読めず" in html  # the reason, in Japanese
+        assert json.loads(missing["box"]) == [100, 400, 300, 450]  # its column's x, its row's y: a crop
+        assert 'id="done" hidden' in html
+        status, _, body = client.post(f"/correct/{missing['id']}", {"token": token, "value": "ab-1234"},
+                                      headers={"Accept": "application/json"})
+        assert status == 200 and json.loads(body) == {"ok": True, "value": "AB-1234", "remaining": 0,
+                                                      "page_done": True, "next": None}
+        assert "このページの確認はすべて終わりました" in client.text(f"/page/{doc}/0")
+        assert "確認が必要なページはありません" in client.text("/")
+    con = _db(tmp_path)
+    line = con.execute("SELECT * FROM order_lines WHERE row_index = 0").fetchone()
+    assert (line["part_no"], line["quantity"], line["status"]) == ("AB-1234", "120", "ok")
+    assert con.execute("SELECT status FROM documents").fetchone()[0] == "ok"
+    assert [tuple(r) for r in con.execute("SELECT new_value, corrected_by FROM corrections ORDER BY id")] == [
+        ("120", "山田"), ("AB-1234", "山田 花子")]
+
+
+def test_page_waiting_for_an_earlier_pages_header_says_so_and_links_there(tmp_path):
+    """Page 2 of an order leaves 注文番号 blank and takes page 1's, which is in review:
+    page 2 has nothing of its own to fix. It is never shown as 完了 or as 0 open values;
+    it points at page 1, and is done as soon as page 1 is."""
+    from faxflow.export.store import Store
+    from faxflow.templates.types import SourceFile
+
+    sha = "e" * 64
+    p0 = _order_record(sha, 0, {"order_no": _val(sha, 0, "order_no", "12345B", status="review",
+                                                 reasons=("low_confidence",))}, [_row(sha, 0, 0, "AB-1234", "3")])
+    blank = _val(sha, 1, "order_no", "", status="review", reasons=("empty_required",))
+    p1 = _order_record(sha, 1, {"order_no": blank}, [_row(sha, 1, 0, "CD-5678", "5")])
+    with Store.open(tmp_path / "faxflow.db") as store:
+        doc = store.save_document(SourceFile(tmp_path / "two.tif", sha, "tiff", 1), [p0, p1])
+    con = _db(tmp_path)
+    assert [r[0] for r in con.execute("SELECT status FROM pages ORDER BY page_index")] == ["review", "review"]
+    with _serving(tmp_path / "faxflow.db") as (_, client):
+        token = _named(client)
+        # the clerk says page 2's box is really empty: now nothing of its own is open
+        blank_id = con.execute("SELECT id FROM fields WHERE page_index = 1 AND name = 'order_no'").fetchone()[0]
+        status, _, body = client.post(f"/correct/{blank_id}", {"token": token, "value": ""},
+                                      headers={"Accept": "application/json"})
+        assert status == 200 and (json.loads(body)["remaining"], json.loads(body)["page_done"]) == (0, False)
+        assert con.execute("SELECT status FROM pages WHERE page_index = 1").fetchone()[0] == "review"
+        listing = client.text("/")
+        assert re.search(rf'<span class="waiting">他のページの確認待ち</span></td><td><a class="button"'
+                         rf' href="/page/{doc}/1">', listing)
+        html = client.text(f"/page/{doc}/1")
+        assert 'id="waiting"' in html and f'href="/page/{doc}/0">1ページ目を確認する' in html
+        assert "このページの確認はすべて終わりました" not in html
+        fid = con.execute("SELECT id FROM fields WHERE page_index = 0 AND name = 'order_no'").fetchone()[0]
+        status, _, _ = client.post(f"/correct/{fid}", {"token": token, "value": "123456"})
+        assert status == 303
+        assert "このページの確認はすべて終わりました" in client.text(f"/page/{doc}/1")
+    con = _db(tmp_path)
+    assert [r[0] for r in con.execute("SELECT status FROM pages ORDER BY page_index")] == ["ok", "ok"]
+    assert {r[0] for r in con.execute("SELECT order_no FROM order_lines")} == {"123456"}
+
+
+# ------------------------------------------------------------------ unknown-form pages --
+
+def test_unknown_form_page_is_marked_handled_with_a_reason_and_the_clerks_name(client, workspace):
+    con = _db(workspace)
+    doc, page = con.execute("SELECT document_id, page_index FROM pages WHERE status = 'unknown_form'").fetchone()
+    html = client.text(f"/page/{doc}/{page}")
+    assert f'action="/handle/{doc}/{page}"' in html
+    for label in ("注文書ではない（送付状など）", "新しい取引先の用紙：テンプレートを作成する"):
+        assert label in html
+    token = _token(html)
+    # no name yet: refused, nothing recorded
+    status, _, body = client.post(f"/handle/{doc}/{page}", {"token": token, "reason": "not_an_order"})
+    assert status == 422 and "お名前を入力してください" in body.decode()
+    _named(client, "鈴木")
+    status, _, body = client.post(f"/handle/{doc}/{page}", {"token": token, "reason": "other", "note": " "})
+    assert status == 422 and "内容を書いてください" in body.decode()
+    status, _, body = client.post(f"/handle/{doc}/{page}", {"token": token, "reason": "guess"})
+    assert status == 422 and "選んでください" in body.decode()
+    assert con.execute("SELECT handled_at FROM pages WHERE status = 'unknown_form'").fetchone()[0] is None
+    # a page that is not an unknown form cannot be "handled"
+    other = con.execute("SELECT page_index FROM pages WHERE document_id = ? AND status != 'unknown_form'",
+                        [doc]).fetchone()[0]
+    status, _, body = client.post(f"/handle/{doc}/{other}", {"token": token, "reason": "not_an_order"})
+    assert status == 422 and "用紙不明ではありません" in body.decode()
+    # without the check token: refused
+    status, _, _ = client.post(f"/handle/{doc}/{page}", {"reason": "not_an_order"})
+    assert status == 403
+
+    status, headers, _ = client.post(f"/handle/{doc}/{page}", {"token": token, "reason": "not_an_order",
+                                                                "note": "送付状"})
+    assert status == 303 and headers["Location"] == f"/page/{doc}/{page}"
+    row = _db(workspace).execute("SELECT * FROM pages WHERE document_id = ? AND page_index = ?", [doc, page]).fetchone()
+    assert (row["status"], row["handled_reason"], row["handled_note"], row["handled_by"]) == (
+        "unknown_form", "not_an_order", "送付状", "鈴木")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", row["handled_at"])
+    assert _db(workspace).execute("SELECT count(*) FROM fields WHERE document_id = ? AND page_index = ?",
+                                  [doc, page]).fetchone()[0] == 0  # nothing read, nothing invented
+    html = client.text(f"/page/{doc}/{page}")
+    assert 'id="handled"' in html and "注文書ではない（送付状など）（送付状）" in html and "鈴木" in html
+    assert f'action="/handle/{doc}/{page}"' not in html
+    listing = client.text("/")
+    assert "用紙不明のページ" not in listing  # left the list ...
+    assert "対応済みの用紙不明ページ（1）" in listing and f'href="/page/{doc}/{page}"' in listing  # ... kept apart
+
+
+def test_fax_with_a_handled_cover_sheet_is_done_when_its_order_pages_are(workspace):
+    """The sample: an unknown cover sheet and two order pages. Every value checked and the
+    cover sheet handled -> the document is ok (it was 要確認 forever before)."""
+    from faxflow.export.store import Store
+
+    with Store.open(workspace / "faxflow.db") as store:
+        doc, cover = store.db.execute(
+            "SELECT document_id, page_index FROM pages WHERE status = 'unknown_form'").fetchone()
+        for fid, value in store.db.execute("SELECT id, value FROM fields WHERE corrected_value IS NULL"
+                                           " AND status = 'review'").fetchall():
+            store.correct_field(fid, value or "確認済み", "佐藤")
+        assert store.db.execute("SELECT status FROM documents").fetchone()[0] == "review"  # the cover sheet
+        store.mark_unknown_handled(doc, cover, "new_form", "佐藤")
+        assert store.db.execute("SELECT status FROM documents").fetchone()[0] == "ok"
+
+
+# ------------------------------------------------------------- landscape pages: zoom --
+
+def _landscape_workspace(home: Path) -> int:
+    """A kawada_order page (A4 landscape) stored with its image: the template's blank form
+    with values written into the boxes; some values in review."""
+    from PIL import ImageDraw
+
+    from faxflow.export.store import Store
+    from faxflow.samples.forms import get_font
+    from faxflow.templates.loader import load_templates
+    from faxflow.templates.model import TableSpec
+    from faxflow.templates.types import Record, SourceFile
+
+    t = next(t for t in load_templates([]).templates if t.name == "kawada_order")
+    sha = "f" * 64
+    with Image.open(t.reference_image) as ref:
+        im = ref.convert("L")
+    draw = ImageDraw.Draw(im)
+    font = get_font("gothic", 40)
+
+    def value(name, spec_box, text, vt, **kw):
+        x0, y0, x1, y1 = spec_box
+        draw.text((x0 + 12, y0 + 8), text, fill=0, font=font)
+        flagged = kw.pop("review", False)
+        return _val(sha, 0, name, text, vt=vt, box=tuple(spec_box), status="review" if flagged else "ok",
+                    reasons=("low_confidence",) if flagged else (), conf=0.5 if flagged else 0.97, **kw)
+
+    specs = {f.name: f for f in t.fields}
+    header = {"order_no": value("order_no", specs["order_no"].box, "240117", "part_number", review=True),
+              "order_date": value("order_date", specs["order_date"].box, "2026-11-20", "date")}
+    table = t.tables[0]
+    cols = {c.name: c for c in table.columns}
+    lines = [("1A-101", "六角ボルト M8", "120"), ("2B-202", "平座金", "35"), ("3C-303", "ナット M8", "8")]
+    rows = []
+    for i, (part, desc, qty) in enumerate(lines):
+        rb = table.row_boxes()[i]
+        cell = {}
+        for col, text, vt in (("part_no", part, "part_number"), ("description", desc, "text"),
+                              ("quantity", qty, "quantity")):
+            cell[col] = value(f"{table.name}[{i}].{col}", TableSpec.cell_box(cols[col], rb), text, vt,
+                              table=table.name, row=i, column=col, review=(col == "quantity" and i != 1))
+        rows.append(cell)
+    (home / "pages").mkdir(parents=True)
+    im.save(home / "pages" / "p001.png")
+    rec = Record(sha256=sha, page_index=0, template_name="kawada_order", kind="order", header=header, rows=rows,
+                 status="review", reasons=("low_confidence",))
+    with Store.open(home / "faxflow.db") as store:
+        return store.save_document(SourceFile(home / "kawada.tif", sha, "tiff", 1), [rec],
+                                   page_images={0: "pages/p001.png"})
+
+
+@pytest.mark.browser
+def test_landscape_page_zooms_and_the_keyboard_flow_keeps_going(tmp_path):
+    """Real Chromium on an A4-landscape page: ＋ shows the image at 200 % of its pane, the
+    pane follows the box of the field being typed, the focus never leaves the input, a
+    click on the image zooms out and in again, and the zoom is kept for the next page."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/install-system-deps.sh --test"
+    doc = _landscape_workspace(tmp_path / "ws")
+    fields = _open_fields(tmp_path / "ws", doc, 0)
+    order = ["order_no", "lines[0].quantity", "lines[2].quantity"]
+    assert sorted(f["name"] for f in fields) == sorted(order)
+    ids = {f["name"]: f["id"] for f in fields}
+    shots = Path(os.environ.get("FAXFLOW_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def svg_width(tab):
+        return tab.evaluate("document.querySelector('svg.pageimg').getBoundingClientRect().width")
+
+    def box_in_view(tab, fid):
+        return tab.evaluate("""fid => {
+            const b = document.querySelector('g.box[data-box="' + fid + '"] rect').getBoundingClientRect();
+            const p = document.querySelector('.pane').getBoundingClientRect();
+            return b.left >= p.left && b.right <= p.right && b.top >= p.top && b.bottom <= p.bottom; }""", fid)
+
+    def focused_card(tab):
+        return tab.evaluate("document.activeElement.closest('section.field')?.id")
+
+    with _serving(tmp_path / "ws" / "faxflow.db") as (srv, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 900}, locale="ja-JP")
+            tab.goto(f"{srv.url}page/{doc}/0")
+            tab.keyboard.type("佐藤")
+            tab.keyboard.press("Enter")
+            tab.wait_for_selector("header .who b")
+            assert tab.locator(".layout.landscape").count() == 1 and tab.locator(".zoombar").is_visible()
+            assert focused_card(tab) == f"f{ids['order_no']}"
+            fit = svg_width(tab)
+            pane = tab.evaluate("document.querySelector('.pane').clientWidth")
+            assert abs(fit - pane) <= 2
+            tab.screenshot(path=str(shots / "review_landscape_fit.png"))
+            tab.click(".zoombar [data-zoom=in]")
+            tab.click(".zoombar [data-zoom=in]")
+            assert tab.locator("#zoomlevel").inner_text() == "200%"
+            assert abs(svg_width(tab) - 2 * fit) <= 4
+            assert focused_card(tab) == f"f{ids['order_no']}"  # the clerk can type on
+            assert box_in_view(tab, ids["order_no"])
+            tab.keyboard.press("Control+A")
+            tab.keyboard.type("240117")
+            tab.keyboard.press("Enter")
+            tab.wait_for_selector(f"#f{ids['order_no']}", state="detached")
+            assert focused_card(tab) == f"f{ids['lines[0].quantity']}"
+            tab.wait_for_function("""fid => {
+                const b = document.querySelector('g.box[data-box="' + fid + '"] rect').getBoundingClientRect();
+                const p = document.querySelector('.pane').getBoundingClientRect();
+                return b.left >= p.left && b.right <= p.right && b.top >= p.top && b.bottom <= p.bottom; }""",
+                                  arg=ids["lines[0].quantity"], timeout=5000)  # the pane followed (smoothly)
+            tab.screenshot(path=str(shots / "review_landscape_zoomed.png"))
+            # a click on the page image (not on a box) zooms out, another zooms in there
+            pane_box = tab.locator(".pane").bounding_box()  # (its bottom may be below the window)
+            spot = (pane_box["x"] + 20, pane_box["y"] + 70)  # under the zoom bar, beside the form
+            tab.mouse.click(*spot)
+            assert tab.locator("#zoomlevel").inner_text() == "100%" and abs(svg_width(tab) - fit) <= 2
+            assert focused_card(tab) == f"f{ids['lines[0].quantity']}"
+            tab.mouse.click(*spot)
+            assert tab.locator("#zoomlevel").inner_text() == "200%"
+            tab.keyboard.type("120")
+            tab.keyboard.press("Enter")
+            tab.wait_for_selector(f"#f{ids['lines[0].quantity']}", state="detached")
+            assert focused_card(tab) == f"f{ids['lines[2].quantity']}"
+            # the zoom is kept for the next landscape page
+            tab.reload()
+            assert tab.locator("#zoomlevel").inner_text() == "200%" and abs(svg_width(tab) - 2 * fit) <= 4
+            tab.click(".zoombar [data-zoom=fit]")
+            assert tab.locator("#zoomlevel").inner_text() == "100%"
+        finally:
+            browser.close()
+    con = _db(tmp_path / "ws")
+    assert [tuple(r) for r in con.execute("SELECT name, corrected_value, corrected_by FROM fields"
+                                          " WHERE corrected_value IS NOT NULL ORDER BY id")] == [
+        ("order_no", "240117", "佐藤"), ("lines[0].quantity", "120", "佐藤")]

@@ -285,10 +285,19 @@ def test_corrected_field_survives_a_resave_that_no_longer_reads_its_row(store):
                                                      "quantity": cell(1, "quantity", "5")}])])
     assert rows(store, "SELECT corrected_value FROM fields WHERE name = 'items[0].quantity'") == [
         {"corrected_value": "125"}]
-    # Row 0 now has only the corrected cell: a partial row, never a silent "ok".
+    # Row 0 now has only the corrected cell: never a silent "ok", and never a row in review
+    # with nothing to check: its missing cell is an open field with nothing read.
     line = rows(store, "SELECT * FROM order_lines WHERE row_index = 0")[0]
     assert (line["quantity"], line["part_no"], line["status"]) == ("125", "", "review")
-    assert "partial_row" in json.loads(line["reasons"])
+    assert "cell_not_read" in json.loads(line["reasons"])
+    missing = rows(store, "SELECT * FROM fields WHERE name = 'items[0].part_no'")[0]
+    assert (missing["value"], missing["raw_text"], missing["engine"], missing["status"], missing["value_type"],
+            json.loads(missing["reasons"])) == ("", "", None, "review", "part_number", ["cell_not_read"])
+    assert json.loads(missing["box"]) == [10, 20, 30, 40]  # the column's x, the row's y
+    store.correct_field(missing["id"], "AB-1234", "tanaka")
+    line = rows(store, "SELECT * FROM order_lines WHERE row_index = 0")[0]
+    assert (line["part_no"], line["quantity"], line["status"]) == ("AB-1234", "125", "ok")
+    assert rows(store, "SELECT status FROM pages")[0]["status"] == "ok"
 
 
 def test_database_refuses_to_drop_a_correction(store):
@@ -477,3 +486,51 @@ def test_undecodable_file_name_is_stored_readably(store):
     # os.fsdecode gives lone surrogates for a non-UTF-8 name (a Shift_JIS name on a share).
     store.save_document(source(name="\udc93\udc5a.tif"), [order_page()])
     assert rows(store, "SELECT source_name FROM documents")[0]["source_name"] == "\\udc93\\udc5a.tif"
+
+
+def test_schema_v1_database_is_migrated_and_a_stuck_partial_row_gets_its_cells(tmp_path):
+    """A database written before schema 2 may hold a row in review with nothing to check
+    (a partial row left by a re-run): opening it adds the handled_* columns and derives
+    every document again, so the row's missing cell becomes a field a clerk can fill."""
+    path = tmp_path / "faxflow.db"
+    with Store.open(path) as s:
+        s.save_document(source(), [order_page()])
+        s.correct_field(field_id(s, "items[0].quantity"), "125", "tanaka")
+        s.save_document(source(), [order_page(rows=[{"part_no": cell(1, "part_no", "CD-5678"),
+                                                     "quantity": cell(1, "quantity", "5")}])])
+    with sqlite3.connect(path) as conn:  # back to what schema 1 stored
+        conn.execute("DELETE FROM fields WHERE name = 'items[0].part_no'")
+        for column in ("handled_reason", "handled_note", "handled_by", "handled_at"):
+            conn.execute(f"ALTER TABLE pages DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with Store.open(path) as s:
+        assert rows(s, "SELECT value FROM meta WHERE key = 'schema_version'")[0]["value"] == "2"
+        assert not rows(s, "SELECT * FROM meta WHERE key = 'rederive'")
+        assert {"handled_reason", "handled_note", "handled_by", "handled_at"} <= {
+            c.name for c in s.db.table("pages").columns}
+        f = rows(s, "SELECT * FROM fields WHERE name = 'items[0].part_no'")[0]
+        assert (f["status"], f["value"], json.loads(f["reasons"])) == ("review", "", ["cell_not_read"])
+        s.correct_field(f["id"], "AB-1234", "sato")
+        assert rows(s, "SELECT status FROM documents")[0]["status"] == "ok"
+
+
+def test_unknown_page_marked_handled_no_longer_holds_its_document(store):
+    unknown = Record(sha256=SHA, page_index=1, template_name=None, kind=None, status="unknown_form",
+                     reasons=("unknown_form",))
+    ok_page = order_page(rows=[{"part_no": cell(0, "part_no", "AB-1234"), "quantity": cell(0, "quantity", "5")}])
+    doc = store.save_document(source(), [ok_page, unknown])
+    assert rows(store, "SELECT status FROM documents")[0]["status"] == "review"
+    for bad, by, note in (("guess", "sato", ""), ("other", "sato", " "), ("not_an_order", " ", "")):
+        with pytest.raises(CorrectionError):
+            store.mark_unknown_handled(doc, 1, bad, by, note)
+    with pytest.raises(CorrectionError, match="not an unknown form"):
+        store.mark_unknown_handled(doc, 0, "not_an_order", "sato")
+    store.mark_unknown_handled(doc, 1, "not_an_order", "sato", "送付状")
+    page = rows(store, "SELECT * FROM pages WHERE page_index = 1")[0]
+    assert (page["status"], page["handled_reason"], page["handled_note"], page["handled_by"]) == (
+        "unknown_form", "not_an_order", "送付状", "sato")
+    assert rows(store, "SELECT status, reasons FROM documents")[0] == {"status": "ok", "reasons": "[]"}
+    # a re-run of the same content keeps what the clerk said about the page
+    store.save_document(source(), [ok_page, unknown])
+    assert rows(store, "SELECT handled_by FROM pages WHERE page_index = 1")[0]["handled_by"] == "sato"
+    assert rows(store, "SELECT status FROM documents")[0]["status"] == "ok"
