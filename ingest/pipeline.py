@@ -68,7 +68,7 @@ class Pipeline:
         self.templates = tuple(tset.templates)
         self.template_problems = tuple(tset.problems)
         if other is None:  # a second printed engine goes with the real Tesseract, not a fake
-            other = _load_ppocr() if printed is None and settings.ocr.second_engine else False
+            other = _load_ppocr() if printed is None and settings.ocr.second_engine else None
         if printed is None:
             from faxflow.ocr.engines.tesseract import TesseractEngine
 
@@ -78,7 +78,7 @@ class Pipeline:
         self.printed = printed
         self.handwriting = handwriting
         self.other = other
-        self.reader = FieldReader(printed, handwriting, other or None,
+        self.reader = FieldReader(printed, handwriting, other,
                                   hand_sure=settings.ocr.handwriting_threshold)
         self._store = None
 
@@ -379,34 +379,36 @@ def _text_lang(languages: str) -> str:
     return languages or "jpn"
 
 
-def _load_handwriting():
-    """The digit model, or None (then handwritten fields are read by Tesseract and,
-    with its low confidence on handwriting, end up in review) with a warning."""
+def _optional_engine(load, missing: str):
+    """An engine that faxflow can run without, or None with a warning saying what that
+    costs (then more values are flagged or fewer read right; never a crash)."""
     import logging
 
     try:
-        from faxflow.ocr.engines.handwriting import HandwritingEngine
-
-        return HandwritingEngine()
-    except (ImportError, OSError, FaxflowError) as exc:
-        logging.getLogger("faxflow").warning("handwriting model not available (%s); handwritten "
-                                             "fields will be read by Tesseract and flagged", exc)
+        return load()
+    except (ImportError, OSError, ValueError, FaxflowError) as exc:
+        logging.getLogger("faxflow").warning("%s (%s)", missing, exc)
         return None
 
 
-def _load_ppocr():
-    """The PP-OCR engine (a second printed reader), or False with a warning: without it
-    fewer values are read right and more agreeing Tesseract misreads go unchecked."""
-    import logging
+def _load_handwriting():
+    def load():
+        from faxflow.ocr.engines.handwriting import HandwritingEngine
 
-    try:
+        return HandwritingEngine()
+
+    return _optional_engine(load, "handwriting model not available; handwritten fields will be "
+                                  "read by Tesseract and flagged")
+
+
+def _load_ppocr():
+    def load():
         from faxflow.ocr.engines.ppocr import PPOCREngine
 
         return PPOCREngine()
-    except (ImportError, OSError, ValueError) as exc:
-        logging.getLogger("faxflow").warning("PP-OCR models not available (%s); printed fields are "
-                                             "read by Tesseract alone (run make setup)", exc)
-        return False
+
+    return _optional_engine(load, "PP-OCR models not available; printed fields are read by "
+                                  "Tesseract alone (run make setup)")
 
 
 def _safe(name: str) -> str:

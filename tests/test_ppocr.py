@@ -71,3 +71,13 @@ def test_missing_models_are_a_clear_error():
 
     with pytest.raises(OSError, match="make setup"):
         PPOCREngine(ModelFiles(numbers=None, text=None, text_keys=None))
+
+
+def test_pipeline_runs_without_the_models_and_says_so(monkeypatch, caplog):
+    import faxflow.ocr.engines.ppocr as ppocr
+    from faxflow.ingest.pipeline import _load_ppocr
+
+    monkeypatch.setattr(ppocr, "find_models", lambda: ppocr.ModelFiles(None, None, None))
+    with caplog.at_level("WARNING", logger="faxflow"):
+        assert _load_ppocr() is None
+    assert "PP-OCR models not available" in caplog.text and "make setup" in caplog.text
