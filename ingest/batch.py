@@ -159,7 +159,9 @@ def handle_claim(claim: Claim, processor: Processor, queue: FileQueue, settings:
     name = claim.original_name
     attempts = queue.start(claim)
     if attempts is None or not claim.path.exists():
-        return FileOutcome(name=name, state="abandoned", status="abandoned", file_id=claim.id)
+        # finished already (its worker's result was lost with a crashed pool), or taken over
+        return queue.finished(claim) or FileOutcome(name=name, state="abandoned", status="abandoned",
+                                                    file_id=claim.id)
 
     def failed(error: FaxflowError, n: int, sha: str | None = None) -> FileOutcome:
         dest = queue.fail(claim, error, attempts=n, duration_s=time.monotonic() - t0, sha256=sha)

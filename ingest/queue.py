@@ -438,6 +438,20 @@ class FileQueue:
         row = self.row(claim.id)
         return int(row["attempts"]) if row else None
 
+    def finished(self, claim: Claim) -> FileOutcome | None:
+        """What became of a claim that was finished under its own token already: a worker
+        archived (or set aside) the file and then died with the pool (another worker's
+        crash) before its result came back, so the dispatcher asks again. None when the
+        claim was not finished (taken over, put back, or never started)."""
+        row = self.row(claim.id)
+        if row is None or row["token"] != claim.token or row["state"] not in ("done", "failed", "duplicate"):
+            return None
+        return FileOutcome(name=claim.original_name, state=row["state"], status=row["outcome"] or row["state"],
+                           file_id=claim.id, sha256=row["sha256"], dest=row["dest"], pages=row["pages"] or 0,
+                           fields=row["fields"] or 0, flagged=row["flagged"] or 0,
+                           duration_s=row["duration_s"] or 0.0, attempts=row["attempts"] or 0,
+                           error_code=row["error_code"], error_en=row["error_en"], error_ja=row["error_ja"])
+
     def heartbeat(self, claim: Claim) -> bool:
         """'Still reading it' (a long file must not look abandoned after ``stale_after``)."""
         cur = self._write("UPDATE files SET updated_ts = ? WHERE id = ? AND token = ? AND state = 'processing'",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from faxflow.ingest.batch import (LOCK_NAME, WorkspaceBusy, WorkspaceLock, classify, export_new_rows,
-                                  run_batch)
+                                  handle_claim, run_batch)
 from faxflow.ingest.pipeline import DocumentResult
 from faxflow.ingest.queue import FileQueue
 from faxflow.ingest.workspace import init_workspace, load_settings
@@ -214,6 +214,24 @@ def test_same_content_twice_in_one_batch_is_stored_once(ws):
     drop(ws, "b.png", b"SLOW same")
     report = run_batch(ws, jobs=2, processor_factory=hashing_processor)
     assert sorted(o.state for o in report.outcomes) == ["done", "duplicate"]
+    assert db_rows(ws, "SELECT count(*) FROM documents") == [(1,)]
+
+
+def test_a_file_finished_by_a_worker_that_then_died_with_the_pool_is_reported_done(ws):
+    # the pool breaks when any worker dies, also for a worker that had just archived its
+    # file; the dispatcher then hands the same claim out again, and it must come back as
+    # what it is (done), not as "abandoned" (a file missing from the batch report)
+    drop(ws, "ok.png", b"fine")
+    queue = FileQueue.open(ws)
+    try:
+        claim = queue.claim(Path(ws.inbox) / "ok.png")
+        processor = hashing_processor(ws)
+        first = handle_claim(claim, processor, queue, ws)
+        again = handle_claim(claim, processor, queue, ws)
+    finally:
+        queue.close()
+    assert first.state == "done"
+    assert (again.state, again.status, again.dest) == ("done", first.status, first.dest)
     assert db_rows(ws, "SELECT count(*) FROM documents") == [(1,)]
 
 
