@@ -69,7 +69,9 @@ def run_demo(folder: Path, *, count: int, seed: int, jobs: int = 2,
         f"handwritten {100 * grade.handwritten.accuracy:.1f}%)",
         f"  silent errors  {o.wrong_ok} ({100 * o.silent_rate:.2f}% of fields: wrong and not flagged)",
         f"  database       {settings.db_path}",
-    ] + [f"  CSV            {p}" for p in csvs]
+    ] + [f"  CSV            {p}" for p in csvs] + [
+        f"  review page    faxflow review --home {settings.home}   (check the flagged values in a browser)",
+    ]
     for line in lines:
         echo(line)
     return DemoSummary(settings.db_path, csvs, report.return_code)

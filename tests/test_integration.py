@@ -108,3 +108,17 @@ def test_csv_matches_database_and_ok_rows_are_right(ran):
     assert not silent, f"wrong values exported as ok: {silent}"
     # regression guard: measured 157/270 (58%) when written; raise it as accuracy improves
     assert right / total >= 0.55, f"accuracy {right}/{total}"
+
+
+@pytest.mark.tesseract
+def test_demo_processes_samples_and_says_where_everything_is(tmp_path):
+    """What `make demo` runs: samples -> batch -> CSV -> graded summary, ending with the
+    paths of the database and CSV and how to open the review page."""
+    from faxflow.ingest.demo import run_demo
+
+    lines: list[str] = []
+    summary = run_demo(tmp_path / "demo", count=1, seed=3, jobs=1, echo=lines.append)
+    text = "\n".join(lines)
+    assert summary.db_path.exists() and summary.csv_paths and all(p.exists() for p in summary.csv_paths)
+    assert "faxflow demo summary" in text and "silent errors" in text
+    assert f"faxflow review --home {tmp_path / 'demo'}" in text
