@@ -81,3 +81,12 @@ def test_pipeline_runs_without_the_models_and_says_so(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="faxflow"):
         assert _load_ppocr() is None
     assert "PP-OCR models not available" in caplog.text and "make setup" in caplog.text
+
+
+def test_without_the_v4_wheel_the_v5_model_reads_numbers_too():
+    from faxflow.ocr.engines.ppocr import ModelFiles
+
+    files = find_models()
+    v5_only = PPOCREngine(ModelFiles(numbers=None, text=files.text, text_keys=files.text_keys))
+    r = v5_only.read(make_crop(render("12,345"), type="money"))
+    assert text_key(r.text) == "12,345" and set(r.text) <= set("0123456789,.¥\\")
