@@ -60,9 +60,9 @@ GLYPH_DOUBT = 0.4
 GLYPH_SURE = 0.99
 # The engine trained apart from Tesseract (``FieldReader.other``, PP-OCR): when the two
 # Tesseract reads disagree and it agrees with neither, its own reading is shown if it is
-# valid and its least sure character is at least this sure (numbers/codes; free text)
+# valid and its least sure character is at least this sure (0.8 / 0.5 / 0.3 measured on
+# seed 424242's printed crops: 75.2 / 76.4 / 75.7% right, for numbers and text alike)
 OTHER_SHOW = 0.5
-OTHER_SHOW_TEXT = 0.5
 
 
 def _same(a: Reading, b: Reading, crop: FieldCrop, ref_date: date | None) -> bool:
@@ -168,8 +168,7 @@ class FieldReader:
                 # the two Tesseract reads agree, the engine trained apart does not: review,
                 # and more reads vote on the value shown (seed 424242: 12 more of 2,441
                 # printed crops right than showing the agreement)
-                more = getattr(self.printed, "read_more", None)
-                readings = [primary, second, other] + (list(more(crop)) if more is not None else [])
+                readings = [primary, second, other] + self._more_reads(crop)
                 return _flag(vote(readings, crop, ref_date), "engines_disagree")
             checked = self._recheck(crop, agreed, DIGIT_FLAG)
             if checked is not None and checked[1]:
@@ -181,10 +180,7 @@ class FieldReader:
             decided = self._other_decides(crop, primary, second, other, ref_date)
             if decided is not None:
                 return _flag(decided, "engines_disagree")
-        more = getattr(self.printed, "read_more", None)
-        readings = [primary, second] + (list(more(crop)) if more is not None else [])
-        if other is not None:
-            readings.append(other)
+        readings = [primary, second] + ([other] if other is not None else []) + self._more_reads(crop)
         # each read's digit-model version votes too (it repeats a read whose digits the
         # model confirms, and outvotes Tesseract's 0/8/9/6, 5/3, 1/7 confusions)
         rechecked = [self._recheck(crop, r, DIGIT_VOTE) for r in readings]
@@ -196,14 +192,17 @@ class FieldReader:
         """When Tesseract's two reads disagree: the read the other engine agrees with, or
         the other engine's own reading when it is valid and sure; None: vote as before.
         (The field is flagged either way.)"""
-        ok, valid = _key(other, crop, ref_date)
+        key, valid = _key(other, crop, ref_date)
         for r in (primary, second):
-            if ok and _key(r, crop, ref_date)[0] == ok:
+            if key and _key(r, crop, ref_date)[0] == key:
                 return r
-        sure = OTHER_SHOW_TEXT if crop.spec.type == "text" else OTHER_SHOW
-        if valid and other.confidence >= sure:
-            return other
-        return None
+        return other if valid and other.confidence >= OTHER_SHOW else None
+
+    def _more_reads(self, crop: FieldCrop) -> list[Reading]:
+        """Tesseract's extra reads for a vote (other text heights), asked for only when
+        the reads so far disagree."""
+        more = getattr(self.printed, "read_more", None)
+        return list(more(crop)) if more is not None else []
 
     def _recheck(self, crop: FieldCrop, reading: Reading, sure: float) -> tuple[Reading, int] | None:
         """The digit model's version of a printed reading of a number, date or part
