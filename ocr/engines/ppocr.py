@@ -90,7 +90,9 @@ def find_models() -> ModelFiles:
 class _Recognizer:
     """One ONNX recognition model with its character list (index 0 = CTC blank)."""
 
-    def __init__(self, model: Path, chars: list[str]):
+    def __init__(self, model: Path, chars: list[str] | None = None):
+        """``chars``: the model's character list after the blank; None: the one stored in
+        the model itself (PP-OCRv4 files carry it as metadata), with the final space."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -100,7 +102,10 @@ class _Recognizer:
         opts.log_severity_level = 3  # the converted models warn about shape hints
         self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
-        self.chars = chars
+        if chars is None:
+            meta = self.session.get_modelmeta().custom_metadata_map.get("character", "")
+            chars = meta.splitlines() + [" "]
+        self.chars = [""] + chars
         self._masks: dict[str, tuple[list[str], list[list[int]]]] = {}
 
     def groups(self, allowed: str) -> tuple[list[str], list[list[int]]]:
@@ -185,15 +190,8 @@ class PPOCREngine:
         if files.text is not None and files.text_keys is not None:
             keys = files.text_keys.read_text(encoding="utf-8").split("\n")
             # the list starts with the blank's own line and ends with ' ' and a newline
-            self._text = _Recognizer(files.text, [""] + [k for k in keys[1:-1]])
-        self._numbers = None
-        if files.numbers is not None:
-            import onnxruntime as ort
-
-            meta = ort.InferenceSession(str(files.numbers), providers=["CPUExecutionProvider"])
-            chars = meta.get_modelmeta().custom_metadata_map.get("character", "").splitlines()
-            del meta
-            self._numbers = _Recognizer(files.numbers, [""] + chars + [" "])
+            self._text = _Recognizer(files.text, keys[1:-1])
+        self._numbers = _Recognizer(files.numbers) if files.numbers is not None else None
 
     def read(self, crop: FieldCrop) -> Reading | None:
         spec = crop.spec
