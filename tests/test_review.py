@@ -55,6 +55,15 @@ def workspace(pristine, tmp_path):
     return home
 
 
+def _chromium(pw):
+    """Debian's headless Chromium (never a downloaded browser): no sandbox as root, and no
+    background connections, which this machine's closed network refuses."""
+    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/install-system-deps.sh --test"
+    return pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+
+
 def _db(home):
     con = sqlite3.connect(home / "faxflow.db")
     con.row_factory = sqlite3.Row
@@ -379,15 +388,12 @@ def test_clerk_enters_name_and_corrects_a_value_with_the_keyboard(server, worksp
     the focus; the database has the correction. Leaves a screenshot to look at."""
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/install-system-deps.sh --test"
     doc, page = _review_pages(workspace)[0]
     fields = [f for f in _open_fields(workspace, doc, page) if f["value_type"] != "check"]
     shots = Path(os.environ.get("FAXFLOW_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = _chromium(pw)
         try:
             tab = browser.new_page(viewport={"width": 1400, "height": 900}, locale="ja-JP")
             tab.goto(f"{server.url}page/{doc}/{page}")
@@ -684,7 +690,6 @@ def test_landscape_page_zooms_and_the_keyboard_flow_keeps_going(tmp_path):
     click on the image zooms out and in again, and the zoom is kept for the next page."""
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "chromium is missing: run scripts/install-system-deps.sh --test"
     doc = _landscape_workspace(tmp_path / "ws")
     fields = _open_fields(tmp_path / "ws", doc, 0)
     order = ["order_no", "lines[0].quantity", "lines[2].quantity"]
@@ -706,9 +711,7 @@ def test_landscape_page_zooms_and_the_keyboard_flow_keeps_going(tmp_path):
         return tab.evaluate("document.activeElement.closest('section.field')?.id")
 
     with _serving(tmp_path / "ws" / "faxflow.db") as (srv, _), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = _chromium(pw)
         try:
             tab = browser.new_page(viewport={"width": 1400, "height": 900}, locale="ja-JP")
             tab.goto(f"{srv.url}page/{doc}/0")
