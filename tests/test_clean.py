@@ -334,6 +334,29 @@ def test_uneven_light_of_a_phone_photo():
     assert corner.mean() < 0.05  # the shadowed corner is paper, not a black blob
 
 
+def test_low_resolution_grey_page_is_binarized_at_200_dpi():
+    """A 120-dpi grey scan is scaled up before thresholding (the reading gain is
+    measured with ``faxflow eval``, see ocr.clean.upsample_low_res): the print comes out
+    at 200 dpi, where it was, and more of it than thresholding at 120 dpi."""
+    want = form(seed=17)
+    small = cv2.resize(cv2.GaussianBlur(want, (0, 0), 1.0), None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    small = np.clip(small.astype(np.float32) * 0.8 + 40, 0, 255).astype(np.uint8)  # grey print, grey paper
+    out = clean_page(page_of(small, dpi=120), detect_orientation=False)
+    assert "upsampled-from=120dpi" in out.notes and out.dpi == 200
+    assert abs(out.image.shape[0] - H) <= 2 and abs(out.image.shape[1] - W) <= 2
+    got = ink_of(cv2.resize(out.image, (W, H), interpolation=cv2.INTER_NEAREST))
+    low = C.binarize(small, 120)[0]
+    blocky = cv2.resize(low, (W, H), interpolation=cv2.INTER_NEAREST) > 0
+    truth = ink_of(want)
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert np.count_nonzero(got & near) > 0.99 * np.count_nonzero(got)  # nothing out of place
+    assert np.count_nonzero(got & truth) > np.count_nonzero(blocky & truth)  # more of the print
+    # black and white input has no grey to recover: left at its resolution
+    fax = clean_page(page_of(small.copy() * 0 + np.where(small < 150, 0, 255).astype(np.uint8), dpi=120),
+                     detect_orientation=False)
+    assert fax.dpi == 120 and not any(n.startswith("upsampled") for n in fax.notes)
+
+
 # -- speed -------------------------------------------------------------------------------------------
 @needs_tesseract
 @pytest.mark.tesseract
