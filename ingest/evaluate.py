@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +82,9 @@ class EvalReport:
     by_field: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_degradation: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     silent_examples: list[dict] = field(default_factory=list)
+    # why right values were flagged (the review load that bought nothing): reason code ->
+    # fields; "only:<code>" counts fields flagged for that one reason alone
+    right_flag_reasons: Counter = field(default_factory=Counter)
     wrong_examples: list[dict] = field(default_factory=list)  # every wrong field, for --json
     seconds: float = 0.0
 
@@ -96,6 +99,7 @@ class EvalReport:
             "by_field": {k: v.as_dict() for k, v in sorted(self.by_field.items())},
             "by_degradation": {k: v.as_dict() for k, v in sorted(self.by_degradation.items())},
             "silent_examples": self.silent_examples[:50],
+            "right_flag_reasons": dict(self.right_flag_reasons.most_common()),
             "wrong_examples": self.wrong_examples,
             "seconds": round(self.seconds, 1),
         }
@@ -166,6 +170,11 @@ def compare_document(truth: dict, records: list, report: EvalReport, *, failed: 
                 t.add(right, flagged)
             for d in degradations:
                 report.by_degradation[d].add(right, flagged)
+            if right and flagged and v is not None and failed is None:
+                codes = sorted({r.split(":", 1)[0] for r in (getattr(v, "reasons", ()) or ())}) or ["page"]
+                report.right_flag_reasons.update(codes)
+                if len(codes) == 1:
+                    report.right_flag_reasons["only:" + codes[0]] += 1
             if not right:
                 example = {
                     "file": truth["file"], "page": tpage["index"], "field": name,
@@ -280,6 +289,12 @@ def print_report(report: EvalReport, console=None) -> None:
         console.print(f"[red]{len(report.failed_documents)} document(s) failed:[/red]")
         for name, why in report.failed_documents[:20]:
             console.print(f"  {name}: {why}")
+    if report.right_flag_reasons:
+        right_flagged = o.right_flagged
+        top = [(k, n) for k, n in report.right_flag_reasons.most_common() if not k.startswith("only:")][:8]
+        console.print(f"right but flagged: {right_flagged} fields; reasons (a field can have several; "
+                      "in brackets: the only reason): " + ", ".join(
+                          f"{k} {n} ({report.right_flag_reasons.get('only:' + k, 0)})" for k, n in top))
     if report.silent_examples:
         console.print("[bold red]silent errors (wrong and not flagged), first 20:[/bold red]")
         for ex in report.silent_examples[:20]:
