@@ -102,8 +102,13 @@ def vote(readings: list[Reading], crop: FieldCrop, ref_date: date | None) -> Rea
     return best[max(scores, key=scores.get)]
 
 
-def _flag(r: Reading, code: str, conf: float | None = None) -> Reading:
-    return replace(r, notes=r.notes + (code,), confidence=r.confidence if conf is None else conf)
+def _flag(r: Reading, code: str, conf: float | None = None, others=()) -> Reading:
+    """``r`` with reason ``code``; ``others``: the readings it was chosen from, whose
+    texts are kept as ``alternatives``."""
+    alts = r.alternatives + tuple(o.text for o in others if o.text)
+    alts = tuple(t for t in dict.fromkeys(alts) if t != r.text)
+    return replace(r, notes=r.notes + (code,), confidence=r.confidence if conf is None else conf,
+                   alternatives=alts)
 
 
 class FieldReader:
@@ -162,30 +167,30 @@ class FieldReader:
             confirm = getattr(self.printed, "read_confirm", None)
             third = confirm(crop) if confirm is not None else None
             if third is not None and not _same(primary, third, crop, ref_date):
-                return _flag(primary, "engines_disagree")
+                return _flag(primary, "engines_disagree", others=[third])
             agreed = replace(primary, confidence=max(primary.confidence, second.confidence))
             if other is not None and not _same(agreed, other, crop, ref_date):
                 # the two Tesseract reads agree, the engine trained apart does not: review,
                 # and more reads vote on the value shown (seed 424242: 12 more of 2,441
                 # printed crops right than showing the agreement)
                 readings = [primary, second, other] + self._more_reads(crop)
-                return _flag(vote(readings, crop, ref_date), "engines_disagree")
+                return _flag(vote(readings, crop, ref_date), "engines_disagree", others=readings)
             checked = self._recheck(crop, agreed, DIGIT_FLAG)
             if checked is not None and checked[1]:
                 # both Tesseract reads agree, the digit model does not: review. Tesseract's
                 # value is shown (right more often than the model's: measured, docs)
-                return _flag(agreed, "engines_disagree")
+                return _flag(agreed, "engines_disagree", others=[checked[0]])
             return agreed
         if other is not None:
             decided = self._other_decides(crop, primary, second, other, ref_date)
             if decided is not None:
-                return _flag(decided, "engines_disagree")
+                return _flag(decided, "engines_disagree", others=[primary, second, other])
         readings = [primary, second] + ([other] if other is not None else []) + self._more_reads(crop)
         # each read's digit-model version votes too (it repeats a read whose digits the
         # model confirms, and outvotes Tesseract's 0/8/9/6, 5/3, 1/7 confusions)
         rechecked = [self._recheck(crop, r, DIGIT_VOTE) for r in readings]
         readings += [c[0] for c in rechecked if c is not None]
-        return _flag(vote(readings, crop, ref_date), "engines_disagree")
+        return _flag(vote(readings, crop, ref_date), "engines_disagree", others=readings)
 
     def _other_decides(self, crop: FieldCrop, primary: Reading, second: Reading, other: Reading,
                        ref_date: date | None) -> Reading | None:
@@ -237,7 +242,7 @@ class FieldReader:
             k, valid = _key(r, crop, ref_date)
             if valid and k == mk and m.confidence >= GLYPH_ONE:
                 return replace(m, confidence=max(r.confidence, GLYPH_SURE))
-        return _flag(m, "engines_disagree")
+        return _flag(m, "engines_disagree", others=[primary, second])
 
     def _unsure_hand(self, crop: FieldCrop, hand: Reading, ref_date: date | None) -> Reading:
         """An ``auto`` cell that looks handwritten, read unsure by the digit model: print
@@ -251,7 +256,8 @@ class FieldReader:
             return hand  # the same value, still only as sure as the digit model
         clean = "engines_disagree" not in printed.notes and _key(printed, crop, ref_date)[1]
         return _flag(printed if clean else hand, "engines_disagree",
-                     min(printed.confidence, hand.confidence) if clean else None)
+                     min(printed.confidence, hand.confidence) if clean else None,
+                     others=[printed, hand] + [replace(printed, text=t) for t in printed.alternatives])
 
     def _both(self, crop: FieldCrop, ref_date: date | None) -> Reading:
         printed = self._printed(crop, ref_date)
@@ -264,4 +270,5 @@ class FieldReader:
         # unless it is itself unsure (measured on 393 ambiguous generated cells: 75% vs
         # 55% right for handwriting, the same for print; docs/handwriting.md)
         best = hand if hand.confidence > HAND_WINS else printed
-        return _flag(best, "engines_disagree")
+        return _flag(best, "engines_disagree",
+                     others=[printed, hand] + [replace(printed, text=t) for t in printed.alternatives])

@@ -79,6 +79,7 @@ YEAR_WINDOW_DAYS = 183
 FAR_DAYS = 366
 # Confidence is multiplied by this once per look-alike character replaced.
 LOOKALIKE_PENALTY = 0.8
+NUMBER_TYPES = ("integer", "quantity", "money")
 
 DASHES = "ー－―‐‑‒–—−﹣ｰ"
 _DASH_RE = re.compile(f"[{DASHES}]")
@@ -788,6 +789,14 @@ def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = 
         confidence *= LOOKALIKE_PENALTY ** parsed.lookalikes
     reasons += [n for n in reading.notes if code_of(n) in REASONS]
     reasons = list(dict.fromkeys(reasons))
+    alternatives: tuple = ()
+    if spec.type in NUMBER_TYPES and reading.alternatives:
+        alts = []
+        for t in reading.alternatives:
+            p = parse_text(t, spec, ref_date=ref_date, today=today, year=year, hint=hint)
+            if p.value is not None and not p.problems and p.value != parsed.value and p.value not in alts:
+                alts.append(p.value)
+        alternatives = tuple(alts)
     return Value(
         sha256=crop.sha256,
         page_index=crop.page_index,
@@ -804,4 +813,5 @@ def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = 
         table=crop.table,
         row=crop.row,
         column=crop.column,
+        alternatives=alternatives,
     )

@@ -49,6 +49,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),
     "from_other_columns": ("読めなかった値の代わりに 数量×単価＝金額 から求めた値を表示",
                            "shown: the value the other two of quantity x unit price = amount give"),
+    "from_other_readings": ("数量×単価＝金額 が合う別の読み取り候補を表示（要確認）",
+                            "shown: another reading of the cell, the one with which quantity x unit price = amount"),
     "total_mismatch": ("合計が明細の金額の合計と一致しない", "the total != the sum of the lines' amounts"),
     "due_before_order": ("納期が注文日より前", "due date is before the order date"),
     "balance_mismatch": ("残高が 前残高＋入庫−出庫 と一致しない", "balance != previous + in - out"),

@@ -18,7 +18,9 @@ What flags what:
   ``amount_mismatch`` on the three; one of the three empty while the other two are
   filled -> ``partial_row`` on it. The value shown for one of them changes (flagged
   ``from_other_columns``) when it alone is a doubtful reading, or else when it alone is
-  one digit away from what the other two give. A fractional product may be rounded either way.
+  one digit away from what the other two give. Before that: when the cells' other reads
+  (the engines disagreed) hold exactly one combination that fits, it is shown, the changed
+  values flagged ``from_other_readings``. A fractional product may be rounded either way.
 * ``faint=True`` (alignment found under 60% of the form's own print): every empty
   value ``faint_print``, and the record too (rows may have vanished whole).
 * half or more of the values read on the page are doubtful readings (at least
@@ -149,6 +151,8 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
     for name in ("quantity", "unit_price", "amount"):
         f.row(i, name, "amount_mismatch")
     notes.append(f"{_label(row, 'amount')}: quantity x unit_price = {_fmt(product)}, amount read {_fmt(na)}")
+    if _pick_readings(f, i, notes):
+        return
     # When exactly one of the three is a doubtful reading, the other two decide what it
     # should be: that value is shown (still for review), the reading stays in raw_text.
     doubtful = [k for k, v in (("quantity", q), ("unit_price", p), ("amount", a))
@@ -164,6 +168,34 @@ def _check_amount(f: _Flagger, i: int, notes: list[str]) -> None:
             if (g := _guess(k, n)) is not None and _one_digit_off(n[k], g)]
     if len(near) == 1:
         _apply_guess(f, i, near[0], n, notes)
+
+
+def _pick_readings(f: _Flagger, i: int, notes: list[str]) -> bool:
+    """Quantity x unit price != amount as shown, but the cells' other reads (the
+    engines disagreed: ``Value.alternatives``) hold exactly one combination that fits:
+    that one is shown, each changed value flagged ``from_other_readings`` (all three
+    stay flagged ``amount_mismatch``: nothing leaves review this way). Misreads seldom
+    conspire to multiply out; the reading shown first often loses to a rival here."""
+    row = f.rows[i]
+    names = ("quantity", "unit_price", "amount")
+    vals = [row[k] for k in names]
+    if not any(v.alternatives for v in vals):
+        return False
+    options = [[_num(v)] + [Decimal(str(a)) for a in v.alternatives] for v in vals]
+    fits = {(q, p, a) for q in options[0] for p in options[1] for a in options[2]
+            if q is not None and p is not None and a is not None and _amount_ok(a, q * p)}
+    if len(fits) != 1:
+        return False
+    chosen = next(iter(fits))
+    for k, v, g in zip(names, vals, chosen):
+        if g == _num(v):
+            continue
+        shown = int(g) if k == "quantity" and g == g.to_integral_value() else g
+        f.rows[i][k] = replace(v, value=shown, text=_fmt(Decimal(g)), status="review",
+                               reasons=tuple(dict.fromkeys(v.reasons + ("from_other_readings",))))
+        notes.append(f"{_label(row, k)}: shown as {_fmt(g)}, another reading that fits "
+                     f"quantity x unit_price = amount (read {v.raw_text!r})")
+    return True
 
 
 def _one_digit_off(read: Decimal, other: Decimal) -> bool:

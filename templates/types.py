@@ -118,6 +118,9 @@ class Reading:
     engine: str  # "tesseract", "handwriting", "blank"
     char_confidences: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
+    # what the other reads of the same cell said, when they disagreed (texts, first the
+    # shown one's rivals); cross-field rules may pick one of them (rules.py)
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class Value:
     table: str | None = None
     row: int | None = None
     column: str | None = None
+    # numbers: the values the cell's other reads gave (parsed, distinct, not the shown
+    # one), for the amount check to choose from; not stored
+    alternatives: tuple = ()
 
     @property
     def empty(self) -> bool:

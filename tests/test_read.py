@@ -120,6 +120,19 @@ def test_disagreeing_reads_are_settled_by_a_vote_and_still_flagged():
     assert engine.more_calls == 1
 
 
+def test_the_rival_readings_travel_with_the_value():
+    """What the outvoted reads said stays with a number (for the amount check, rules.py)."""
+    from faxflow.templates.parse import make_value
+
+    engine = MoreReads({"f": ("1,280", 0.97)}, {"f": ("1250", 0.90)}, [("1280", 0.93), ("12S0", 0.5)])
+    crop = make_crop(INK, type="money")
+    reading = FieldReader(engine).read(crop)
+    assert reading.text in ("1,280", "1280") and {"1250", "12S0"} <= set(reading.alternatives)
+    value = make_value(crop, reading, threshold=0.8)
+    # parsed, distinct, and never the shown value itself (12S0 -> 1250 with a look-alike: not clean)
+    assert value.value == 1280 and list(value.alternatives) == [1250]
+
+
 def test_agreeing_reads_ask_for_no_more():
     engine = MoreReads({"f": ("1,200", 0.97)}, {"f": ("1200", 0.95)}, [("999", 0.99)])
     reading = FieldReader(engine).read(make_crop(INK, type="quantity"))

@@ -190,6 +190,26 @@ def test_the_one_value_a_digit_away_from_the_other_two_is_shown_for_review(quant
         assert got[fixed].value == shown and got[fixed].raw_text == (quantity if fixed == "quantity" else amount)
 
 
+@pytest.mark.parametrize("alts, shown, changed", [
+    # quantity 35 (read) or 25, amount 1200 or 1250: only 25 x 50 = 1250 fits
+    ({"quantity": (Decimal(25),), "amount": (Decimal(1250),)}, (25, 50, 1250), {"quantity", "amount"}),
+    # two combinations fit (24 x 50 = 1200, 25 x 50 = 1250): nothing to go by
+    ({"quantity": (Decimal(24), Decimal(25)), "amount": (Decimal(1200), Decimal(1250))}, (35, 50, 1280), set()),
+    ({}, (35, 50, 1280), set()),  # no other readings
+])
+def test_the_one_combination_of_other_readings_that_fits_is_shown_for_review(alts, shown, changed):
+    row = order_row(0, quantity="35", unit_price="50", amount="1280")
+    for k in ("quantity", "amount"):  # two doubtful readings: neither older rule decides
+        row[k] = replace(row[k], status="review", reasons=("engines_disagree",), alternatives=alts.get(k, ()))
+    rec = order_record([row])
+    got = {k: rec.rows[0][k] for k in ("quantity", "unit_price", "amount")}
+    assert tuple(v.value for v in got.values()) == shown
+    assert {k for k, v in got.items() if "from_other_readings" in v.reasons} == changed
+    # nothing leaves review: the three stay flagged as a mismatch, readings kept as raw text
+    assert all(v.status == "review" and "amount_mismatch" in v.reasons for v in got.values())
+    assert got["quantity"].raw_text == "35" and got["amount"].raw_text == "1280"
+
+
 def test_an_unreadable_amount_is_filled_from_quantity_and_price_for_review():
     row = order_row(0, amount="")
     row["amount"] = replace(row["amount"], status="review", reasons=("unreadable",), confidence=0.0)
