@@ -659,12 +659,13 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                                             hint=hint)
     else:
         value, text = s, s
-        if type_ == "text" and (m := re.search(r"\s+[.,'`・。、]+$", s)) is not None and m.start() > 0:
-            # 'ウエス .': a speck after the text, apart from it, read as a mark
-            notes.append(f"marks:{s}->{s[:m.start()]}")
-            s = s[:m.start()]
-            value, text = s, s
-            problems.append("marks_removed")
+        if type_ == "text":
+            bare = _stray_marks_removed(s)
+            if bare != s:
+                notes.append(f"marks:{s}->{bare}")
+                s = bare
+                value, text = s, s
+                problems.append("marks_removed")
         if type_ == "text":
             fixed, kana_notes = fix_text(s)
             notes += kana_notes
@@ -741,6 +742,28 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
 
 # ---------------------------------------------------------------------------------------------
 # make_value
+
+
+_TRAILING_MARK = re.compile(r"\s+[.,'`・。、]+$")  # 'ウエス .': a speck after the text
+_LONE_MARK = re.compile(r"(?<=\S)\s+[.,'`]+(?=\s+\S)")  # '山田製作所 . 本社': one between words
+_JP = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_END_MARK = re.compile(r"(?<=[0-9A-Za-z])[.,'`]$")  # 'ナット M12.': a speck right after
+
+
+def _stray_marks_removed(s: str) -> str:
+    """Free text without the specks a FAX adds that Tesseract reads as marks: one apart
+    at the end or between two words, and (in Japanese text, which ends without a Latin
+    full stop) one right after a last letter or digit. The caller flags the value
+    (``marks_removed``): shown for review, never dropped silently. Both silent errors of
+    a never-seen-forms eval (seed 771207) were such a '.'."""
+    out = s
+    m = _TRAILING_MARK.search(out)
+    if m is not None and m.start() > 0:
+        out = out[:m.start()]
+    out = _CJK_SPACE_RE.sub("", _LONE_MARK.sub("", out))
+    if _JP.search(out) and _END_MARK.search(out):
+        out = out[:-1]
+    return out if out.strip() else s
 
 
 def make_value(crop: FieldCrop, reading: Reading, *, ref_date: dt.date | None = None,

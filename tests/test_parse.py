@@ -563,6 +563,11 @@ def test_fax_marks_in_codes_read_back_from_the_pattern(raw, pattern, text):
     ("ウエス", "ウエス", False),
     ("t1.6", "t1.6", False),               # a point inside stays
     ("M8 x 20", "M8×20", False),           # (x between digits is ×: normalised, not a mark)
+    ("株式会社山田製作所 . 本社工場", "株式会社山田製作所本社工場", True),  # one apart between words
+    ("六角 ナット M12.", "六角ナット M12", True),  # right after the last digit of Japanese text
+    ("品名・規格", "品名・規格", False),     # a middle dot between words is text
+    ("No.", "No.", False),                 # Latin text may end with a full stop
+    (".", ".", False),                     # nothing but the mark: left to the other checks
 ])
 def test_a_lone_mark_after_free_text_is_taken_off_and_flagged(raw, text, removed):
     from faxflow.templates.model import FieldSpec
