@@ -674,6 +674,8 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                 problems.append("kana_voicing")
             if any(n.startswith("kana?:") for n in kana_notes):
                 problems.append("kana_doubtful")
+            if _lone_character(text) and not spec.allowed:
+                problems.append("lone_character")
     if type_ == "date" and value is None and "not_a_date" in problems:
         repaired = repair_date(s, ref_date or (hint.date if hint is not None else None) or today)
         if repaired is not None:
@@ -748,6 +750,17 @@ _TRAILING_MARK = re.compile(r"\s+[.,'`・。、]+$")  # 'ウエス .': a speck a
 _LONE_MARK = re.compile(r"(?<=\S)\s+[.,'`]+(?=\s+\S)")  # '山田製作所 . 本社': one between words
 _JP = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _END_MARK = re.compile(r"(?<=[0-9A-Za-z])[.,'`]$")  # 'ナット M12.': a speck right after
+
+
+def _lone_character(s: str) -> bool:
+    """One kana or symbol and nothing else: no name, word or code is that. A seal whose
+    ring a FAX broke (so ``ocr.stamp`` does not see it) reads so, sure of itself ('る',
+    '®'); a single kanji (済, 有) or letter is a value and is left alone."""
+    s = s.strip()
+    if len(s) != 1:
+        return False
+    cat = unicodedata.category(s)
+    return bool(re.match(r"[\u3041-\u30fa]", s)) or cat[0] in "SP"
 
 
 def _stray_marks_removed(s: str) -> str:

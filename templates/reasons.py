@@ -44,6 +44,8 @@ REASONS: dict[str, tuple[str, str]] = {
                       "katakana that spells no dictionary word (a likely misreading)"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
                       "marks taken for box dividers or dirt were removed to fit the pattern"),
+    "lone_character": ("1文字（かな・記号）だけの読み取り：印影や汚れの可能性",
+                       "a lone kana or symbol: likely a broken seal or a smudge, not text"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),
     # cross-field rules
     "amount_mismatch": ("金額が 数量×単価 と一致しない", "amount != quantity x unit price"),

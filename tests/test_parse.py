@@ -558,6 +558,18 @@ def test_fax_marks_in_codes_read_back_from_the_pattern(raw, pattern, text):
     assert p.text == text and "lookalike_corrected" in p.problems
 
 
+@pytest.mark.parametrize("raw, flagged", [
+    ("る", True), ("®", True), ("&", True), ("ア", True),  # a broken seal, a smudge
+    ("済", False), ("A", False), ("加藤", False), ("ある", False),
+])
+def test_a_lone_kana_or_symbol_in_free_text_is_flagged(raw, flagged):
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="staff", type="text"))
+    assert ("lone_character" in p.problems) is flagged
+
+
 @pytest.mark.parametrize("raw, text, removed", [
     ("ウエス .", "ウエス", True),          # a speck after the text read as a period
     ("ウエス", "ウエス", False),
