@@ -232,7 +232,7 @@ class Pipeline:
         return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))
 
     def _read_crops(self, crops, template, work, page_number, *, fax_sent=None):
-        from faxflow.templates.parse import YearHint, make_value
+        from faxflow.templates.parse import YearHint, make_value, reading_day_hint
 
         ocr = self.settings.ocr
         threshold = template.confidence_threshold or ocr.review_threshold
@@ -286,9 +286,10 @@ class Pipeline:
         # Nothing else to go by: a date written with its year elsewhere on the page
         # (another row's due date, printed 2026/06/14) anchors the M/D dates near it.
         page_dates = [] if (ref_date or year or hint) else _full_dates(header, read_rows)
+        last_resort = None if (ref_date or year or hint) else reading_day_hint(template.kind, today)
         rows = []
         for row_index, cells in read_rows:
-            row_hint = hint
+            row_hint = hint or last_resort
             if page_dates:
                 near = min(page_dates, key=lambda rd: (abs(rd[0] - row_index), rd[0]))[1]
                 row_hint = YearHint(near, "year_from_page_date", back_days=182)

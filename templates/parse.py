@@ -64,6 +64,7 @@ __all__ = [
     "normalize",
     "parse_text",
     "make_value",
+    "reading_day_hint",
     "canonical_money",
     "ERAS",
     "YEAR_WINDOW_DAYS",
@@ -133,6 +134,17 @@ class YearHint:
     date: dt.date
     reason: str
     back_days: int = 31
+
+
+def reading_day_hint(kind: str | None, today: dt.date) -> YearHint | None:
+    """The anchor of last resort for M/D dates (no order date, written year, FAX date
+    or full date on the page): a ledger records what happened, so its dates are taken in
+    the 335 days up to the day it is read (on 7 December a ledger's 2/7 is last
+    February, not the February to come); None for an order, whose dates are then taken
+    nearest the day it is read (``year_inferred`` either way, always for review)."""
+    if kind == "ledger":
+        return YearHint(today, "year_inferred", back_days=335)
+    return None
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,19 @@ def test_without_hint_today_still_decides():
     assert p.text == "2026-12-05" and p.problems == ("year_inferred:2026",)
 
 
+@pytest.mark.parametrize("kind, raw, want", [
+    ("ledger", "2/7", "2026-02-07"),    # a ledger's entries happened: last February
+    ("ledger", "12/10", "2026-12-10"),  # (a few days ahead: this year still)
+    ("order", "2/7", "2027-02-07"),     # an order's due date: the one nearest the reading day
+])
+def test_last_resort_year_of_a_ledger_is_the_past_year(kind, raw, want):
+    from faxflow.templates.parse import reading_day_hint
+
+    today = dt.date(2026, 12, 7)
+    p = parse_text(raw, MD, today=today, hint=reading_day_hint(kind, today))
+    assert p.text == want and p.problems == (f"year_inferred:{want[:4]}",)
+
+
 # ---------------------------------------------------------------------------------------
 # end to end
 
