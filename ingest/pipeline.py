@@ -232,6 +232,9 @@ class Pipeline:
         return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))
 
     def _read_crops(self, crops, template, work, page_number, *, fax_sent=None):
+        import datetime as dt
+
+        from faxflow.templates.daterepair import year_month
         from faxflow.templates.parse import YearHint, make_value, reading_day_hint
 
         ocr = self.settings.ocr
@@ -272,6 +275,12 @@ class Pipeline:
                 if od.status != "ok":
                     ref_date, hint = None, fax_hint
                 header["order_date"] = _flagged(od, f"fax_date_mismatch:{fax_sent.isoformat()}")
+        if ref_date is None and year is None and hint is None and "order_date" in header:
+            # an order date too mangled to read whole often still starts with its year
+            # and month ('R09.07.39'): the rows' M/D dates follow that month (for review)
+            ym = year_month(header["order_date"].raw_text, today)
+            if ym is not None:
+                hint = YearHint(dt.date(ym[0], ym[1], 1), "year_inferred", back_days=0)
         by_row: dict[tuple[str, int], dict] = {}
         for crop in cell_crops:
             by_row.setdefault((crop.table, crop.row), {})[crop.column] = crop

@@ -32,7 +32,7 @@ import unicodedata
 
 from faxflow.templates.eras import date_or_none, era_year
 
-__all__ = ["repair_date", "WINDOW_DAYS"]
+__all__ = ["repair_date", "year_month", "WINDOW_DAYS"]
 
 #: How far from the anchor a repaired date may lie (orders are read within days of being
 #: sent; a ledger page may be a year old).
@@ -86,6 +86,35 @@ def _variants(s: str, budget: int) -> list[tuple[str, int]]:
             for alt in _LOOKALIKE.get(ch, ""):
                 out.append((s[:i] + alt + s[i + 1:], 1))
     return out
+
+
+_DIGIT_LOOKS = str.maketrans({"O": "0", "o": "0", "S": "5", "s": "5", "l": "1", "I": "1", "|": "1"})
+_ERA_YM = re.compile(r"^(?:令和|R)\s*\.?\s*(\d{1,2})\s*[年.\-/]\s*(\d{1,2})(?!\d)")
+_WESTERN_YM = re.compile(r"^(20\d\d)\s*[年.\-/]\s*(\d{1,2})(?!\d)")
+
+
+def year_month(text: str, today: dt.date) -> tuple[int, int] | None:
+    """(year, month) from the start of a date too mangled to read whole ('R09.07.39',
+    '令和7年06月2S1', '202S年06衣25日'): the era or 4-digit year and the month after it,
+    look-alike digits read as digits, the year within 3 years of ``today``. None when
+    the start does not say. For the year of the rows' M/D dates only: the date itself
+    stays unread and flagged."""
+    if not text:
+        return None
+    s = unicodedata.normalize("NFKC", text).strip()
+    m = _ERA_MANGLED.match(s)
+    if m and "年" in s and not s.startswith(("令和", "平成", "昭和")):
+        s = "令和" + s[m.end():]
+    s = s.translate(_DIGIT_LOOKS)
+    if (m := _ERA_YM.match(s)) is not None:
+        year, month = era_year("令和", int(m.group(1))), int(m.group(2))
+    elif (m := _WESTERN_YM.match(s)) is not None:
+        year, month = int(m.group(1)), int(m.group(2))
+    else:
+        return None
+    if not 1 <= month <= 12 or abs(year - today.year) > 3:
+        return None
+    return year, month
 
 
 def repair_date(text: str, anchor: dt.date | None) -> tuple[dt.date, list[str]] | None:

@@ -55,3 +55,19 @@ def test_a_repaired_order_date_is_shown_and_flagged():
     assert any(n.startswith("digits:") for n in p.notes)
     clean = parse_text("2026/12/05", FieldSpec(name="order_date", type="date"), today=ANCHOR)
     assert clean.value == dt.date(2026, 12, 5) and not clean.problems
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("R09.07.39", (2027, 7)),         # day 39: no date, but year and month are there
+    ("202S年06衣25日", (2025, 6)),     # a look-alike digit in the year
+    ("合和8年11月3|", (2026, 11)),     # a mangled era name
+    ("令和7年月25日", None),           # the month lost: nothing to anchor the rows on
+    ("2075條91月6", None),             # a year far from today
+    ("", None),
+])
+def test_year_and_month_from_the_start_of_a_mangled_date(raw, want):
+    import datetime as dt
+
+    from faxflow.templates.daterepair import year_month
+
+    assert year_month(raw, dt.date(2026, 12, 7)) == want
