@@ -107,3 +107,44 @@ def test_empty_cell_stays_empty():
     img = np.full((40, 60), 255, np.uint8)
     r = _read(img, ("", 0.0), ("", 0.0))
     assert r.text == ""
+
+
+def test_renderings_are_kept_on_disk_and_reloaded_the_same(tmp_path, monkeypatch):
+    """A later process (here: a cleared in-memory cache) loads the renderings from the
+    disk cache instead of drawing them again, and matches exactly as before."""
+    monkeypatch.setenv("FAXFLOW_CACHE", str(tmp_path / "cache"))
+    values = ("個", "本", "kg")
+    glyphs.candidates.cache_clear()
+    first = glyphs.candidates(values)
+    files = list((tmp_path / "cache").glob("glyphs-*.npz"))
+    assert first is not None and len(files) == 1
+    glyphs.candidates.cache_clear()
+    monkeypatch.setattr(glyphs, "_render_candidates", lambda v: pytest.fail("rendered again"))
+    again = glyphs.candidates(values)
+    assert np.array_equal(again.labels, first.labels) and np.allclose(again.feats, first.feats)
+    # another list is another file
+    monkeypatch.undo()
+    monkeypatch.setenv("FAXFLOW_CACHE", str(tmp_path / "cache"))
+    glyphs.candidates.cache_clear()
+    glyphs.candidates(("本", "台"))
+    assert len(list((tmp_path / "cache").glob("glyphs-*.npz"))) == 2
+    glyphs.candidates.cache_clear()
+
+
+def test_a_broken_or_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
+    values = ("箱", "m")
+    monkeypatch.setenv("FAXFLOW_CACHE", str(tmp_path / "c"))
+    path = glyphs._cache_path(values)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an npz")  # e.g. a disk that filled up mid-write elsewhere
+    glyphs.candidates.cache_clear()
+    made = glyphs.candidates(values)
+    assert made is not None and made.feats.shape[0] > 0
+    with np.load(path) as z:  # rewritten whole
+        assert z["feats"].shape == made.feats.shape
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("FAXFLOW_CACHE", str(blocker / "sub"))  # cannot be a folder
+    glyphs.candidates.cache_clear()
+    assert glyphs.candidates(values).feats.shape == made.feats.shape
+    glyphs.candidates.cache_clear()

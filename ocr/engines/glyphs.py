@@ -15,8 +15,9 @@ ink is compared with each rendering:
   margin to [0, 1]; a best distance above ``REJECT_DISTANCE`` means "none of the list"
   (``text`` empty), so a value that is not in the list is never pushed into it.
 
-Renderings are cached per tuple of values (``functools.lru_cache``): ~1.5 s once per
-process and list; a match then costs ~2 ms. Fonts are whatever of ``FONT_CANDIDATES`` (and
+Renderings are cached per tuple of values, in memory and on disk (``cache_dir()``):
+~2 s the first time a list is seen on a machine, milliseconds in later processes; a
+match then costs ~2 ms. Fonts are whatever of ``FONT_CANDIDATES`` (and
 any other font file in ``FONT_DIRS``) is installed and has the value's glyphs; with no
 usable font the matcher gives no reading and the caller goes on without it.
 
@@ -219,7 +220,73 @@ class Candidates:
 
 @functools.lru_cache(maxsize=32)
 def candidates(values: tuple[str, ...]) -> Candidates | None:
-    """Every value rendered in every font that has its glyphs, degraded every way."""
+    """Every value rendered in every font that has its glyphs, degraded every way.
+
+    Rendering takes ~2 s per list, in every worker process of every batch, so the result
+    is also kept on disk (``cache_dir()``), keyed by the values, the font files and this
+    module's code: a later process loads it in milliseconds."""
+    path = _cache_path(values)
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if z["feats"].shape[0] == 0:
+                    return None
+                return Candidates(values, z["labels"].astype(np.intp), z["feats"].astype(np.float32))
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or from an older numpy: render again and rewrite it
+    made = _render_candidates(values)
+    if path is not None:
+        _save_cache(path, made)
+    return made
+
+
+def cache_dir() -> Path:
+    """Where renderings are kept between processes: $FAXFLOW_CACHE, else
+    $XDG_CACHE_HOME/faxflow, else ~/.cache/faxflow. Deleting it is always safe."""
+    env = os.environ.get("FAXFLOW_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "faxflow"
+
+
+def _cache_path(values: tuple[str, ...]) -> Path | None:
+    import hashlib
+
+    try:
+        h = hashlib.sha256()
+        h.update(Path(__file__).read_bytes())  # any change of this code renders again
+        h.update(repr((values, np.__version__, cv2.__version__)).encode("utf-8"))
+        for path, index in _font_files():
+            st = path.stat()
+            h.update(f"{path}|{index}|{st.st_size}|{st.st_mtime_ns}".encode("utf-8"))
+    except OSError:
+        return None
+    return cache_dir() / f"glyphs-{h.hexdigest()[:24]}.npz"
+
+
+def _save_cache(path: Path, made: Candidates | None) -> None:
+    """Written to a temporary name and renamed: a reader never sees half a file. A cache
+    that cannot be written (read-only home) is only slower, never an error."""
+    import tempfile
+
+    labels = made.labels if made is not None else np.zeros(0, np.intp)
+    feats = made.feats if made is not None else np.zeros((0, 1), np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, labels=labels, feats=feats)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _render_candidates(values: tuple[str, ...]) -> Candidates | None:
     labels, feats = [], []
     for font in _fonts():
         for i, v in enumerate(values):
