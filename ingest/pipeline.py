@@ -107,6 +107,10 @@ class Pipeline:
             for spec in specs:
                 if spec.allowed and not spec.multiline:
                     glyphs.candidates(tuple(str(a) for a in spec.allowed))
+        if self.handwriting is not None:  # 月 / 日 in handwritten dates (_kanji_date)
+            from faxflow.ocr.engines.handwriting import KANJI_MATCH_VALUES
+
+            glyphs.candidates(KANJI_MATCH_VALUES)
         recognize = getattr(self.printed, "recognize", None)
         if recognize is not None:
             dot = np.full((40, 40), 255, np.uint8)

@@ -188,3 +188,27 @@ def test_speed_per_cell(engine, source):
         engine.read_image(c, "quantity")
     per_cell = (time.perf_counter() - t0) / len(cells)
     assert per_cell < 0.15, f"{per_cell * 1000:.1f} ms per cell"  # a guard; see docs for the measured figure
+
+
+def test_dates_written_with_month_and_day_kanji(engine, source):
+    """'6月9日' by hand: the digit model knows no kanji (it read 月 as '?' or '1', 日 as
+    '8' or '13'); the glyph matcher finds 月 and 日 and the numbers around them are read
+    as month and day. Never a wrong date that looks sure."""
+    texts = ["6月9日", "10月21日", "2月27日", "4月5日", "12月3日", "7月30日"]
+    results = [(t, engine.read_image(hand(source, t, 300 + s), "date")) for s in range(3) for t in texts]
+    want = {t: t.replace("月", "/").replace("日", "") for t in texts}
+    right = [r for t, r in results if r.text == want[t]]
+    assert len(right) >= 0.75 * len(results), [(t, r.text) for t, r in results]
+    assert all("kanji-date" in r.notes for r in right)
+    sure_wrong = [(t, r.text, r.confidence) for t, r in results
+                  if r.text != want[t] and r.confidence >= DEFAULT_THRESHOLD]
+    assert not sure_wrong
+    # printed the same way, and without the final 日
+    assert engine.read_image(printed("12月5日"), "date").text == "12/5"
+    assert engine.read_image(hand(source, "3月15", 7), "date").text in ("3/15", "")  # or unread, never 3/1
+
+
+def test_kanji_date_search_leaves_slash_dates_alone(engine, source):
+    for s, t in enumerate(("12/5", "3/28", "11/30")):
+        r = engine.read_image(hand(source, t, 400 + s), "date")
+        assert "kanji-date" not in r.notes

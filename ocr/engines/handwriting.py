@@ -678,6 +678,15 @@ class HandwritingEngine:
             notes.append("guessed")
         if field_type == "date":
             chars = self._date_separators(chars, notes)
+            sure_date = (chars and _plausible_date("".join(c.text for c in chars))
+                         and float(np.prod([c.conf for c in chars])) >= self.threshold)
+            if chars and not sure_date and not combs and not self._in_kanji_date:
+                kanji = self._kanji_date(image, ink, H)
+                if kanji is not None:
+                    plain = "".join(c.text for c in chars)
+                    if _plausible_date(plain) and plain != kanji.text:
+                        kanji = replace(kanji, confidence=min(kanji.confidence, KANJI_DISAGREE_CONF))
+                    return replace(kanji, notes=tuple(notes) + kanji.notes)
             if chars and not _plausible_date("".join(c.text for c in chars)) and not combs:
                 best = self._date_beam()
                 if best is not None and np.prod([c.conf for c in best]) >= DATE_BEAM_FLOOR:
@@ -702,6 +711,75 @@ class HandwritingEngine:
 
     def looks_handwritten(self, image: np.ndarray) -> float:
         return looks_handwritten(image)
+
+    # ------------------------------------------------------- dates written 6月9日
+
+    _in_kanji_date = False
+
+    def _kanji_date(self, image: np.ndarray, ink: np.ndarray, H: float) -> Reading | None:
+        """A date written with the kanji 月 and 日 (6月9日, 10月21日) -> 'M/D', or None.
+
+        The digit model knows no kanji: it reads 月 as '?' or '1', 日 as '8' or '13'. So the
+        cell's ink components (left to right; handwriting leans, so columns overlap) are
+        grouped in windows of 1-3 and matched against font renderings of 月, 日 and the
+        digits (the closed-set glyph matcher, ``glyphs``). The rightmost window that looks
+        most like 日 ends the day (optional), a window that looks most like 月 with ink on
+        both sides splits month from day, and each side is read as an integer by this
+        engine. Confidence: the two numbers' (product), times how clearly the kanji were
+        told from digits. Note ``kanji-date``."""
+        from faxflow.ocr.engines import glyphs
+
+        comps = sorted((a for a in _components(ink) if a.area >= max(4.0, 0.004 * H * H)),
+                       key=lambda a: (a.x0 + a.x1) / 2)
+        n = len(comps)
+        if n < 3:
+            return None
+
+        def union(i: int, j: int) -> np.ndarray:
+            m = np.zeros(ink.shape, bool)
+            for a in comps[i:j]:
+                m |= a.mask
+            return m
+
+        def kanji(i: int, j: int, which: str) -> float:
+            """How surely comps[i:j] are ``which`` (0: not at all)."""
+            x0, x1 = min(a.x0 for a in comps[i:j]), max(a.x1 for a in comps[i:j])
+            if x1 - x0 < 0.5 * H or x1 - x0 > 1.6 * H:
+                return 0.0
+            mt = glyphs.match_ink(union(i, j), KANJI_MATCH_VALUES)
+            if mt is None or not mt.ranking or mt.ranking[0][0] != which or mt.ranking[0][1] > KANJI_DISTANCE:
+                return 0.0
+            d = mt.ranking[0][1]
+            digit = min((dd for v, dd in mt.ranking if v in DIGITS), default=d + 1.0)
+            return float(np.clip((digit - d) / KANJI_MARGIN, 0.0, 1.0))
+
+        day_end, day_sure = n, 1.0  # no 日: the day runs to the end
+        best_day = max(((kanji(i, n, "日"), i) for i in range(max(2, n - 3), n)), default=(0.0, n))
+        if best_day[0] > 0:
+            day_sure, day_end = best_day
+        options = [(kanji(i, j, "月"), i, j) for i in range(1, day_end - 1)
+                   for j in range(i + 1, min(i + 4, day_end))]
+        options = [o for o in options if o[0] > 0]
+        if not options:
+            return None
+        month_sure, i, j = max(options)
+
+        def part(a: int, b: int) -> Reading | None:
+            sub = np.where(union(a, b), 0, 255).astype(np.uint8)
+            self._in_kanji_date = True
+            try:
+                r = self.read_image(sub, "integer")
+            finally:
+                self._in_kanji_date = False
+            return r if r.text.isdigit() else None
+
+        month, day = part(0, i), part(j, day_end)
+        if month is None or day is None or not (1 <= int(month.text) <= 12 and 1 <= int(day.text) <= 31):
+            return None
+        text = f"{int(month.text)}/{int(day.text)}"
+        conf = month.confidence * day.confidence * min(month_sure, day_sure) ** 0.5
+        confs = month.char_confidences + (round(month_sure, 4),) + day.char_confidences
+        return Reading(text, float(conf), self.name, confs, ("kanji-date",))
 
     def recheck_digits(self, reading: Reading, image: np.ndarray, sure: float = 0.5,
                        numeric: bool = False) -> tuple[Reading, int] | None:
@@ -1319,6 +1397,20 @@ def _date_prefix(text: str) -> bool:
     if len(parts) == 3 and len(parts[0]) < 2:
         return False
     return len(set(re.findall(r"[/.-]", text))) <= 1
+
+
+# Dates written with 月 and 日 (HandwritingEngine._kanji_date): the values matched; a
+# window is a kanji when nearest to its renderings and nearer than KANJI_DISTANCE
+# (measured on generated 月日 cells: kanji at 0.2-0.76; digits that came out nearest
+# to a kanji at 0.82 and more); its margin over the nearest digit / KANJI_MARGIN is
+# its certainty (a thin margin makes the date's confidence low: review). Requiring a
+# margin of 0.03 / 0.05 lost 1 / 4 of 86 generated 月日 cells and saved no wrong one.
+KANJI_MATCH_VALUES = ("月", "日") + tuple(DIGITS)
+KANJI_DISTANCE = 0.8
+KANJI_MARGIN = 0.15
+# A 月日 reading that differs from a plausible M/D reading of the same cell is shown
+# but kept below the review threshold: two readings of one cell disagree.
+KANJI_DISAGREE_CONF = 0.5
 
 
 def _plausible_date(text: str) -> bool:
