@@ -6,12 +6,18 @@ runs the nightly batch over them with --jobs 1 and --jobs 2 (the same code as
 >= 40 pages/min end to end on a 2-core machine.
 
     .venv/bin/python bench/bench_pipeline.py [--count 40] [--jobs 1 2] [--no-second-engine]
+
+Besides wall time it prints the CPU seconds per page (this process and its worker
+processes, user + system). Wall time on a shared 2-core machine moves by a third
+with whatever else runs; CPU per page moves far less, so compare commits by it
+(docs/operations.md, section 7).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -49,14 +55,23 @@ def main() -> None:
         assert settings.ocr.second_engine is not args.no_second_engine
         for s in scans:
             shutil.copy2(s, settings.inbox / s.name)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         report = run_batch(settings, jobs=jobs, export=False, handle_signals=False)
         export_csv(settings.db_path, settings.exports / "orders.csv")
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         pages = report.pages if hasattr(report, "pages") else len(scans)
         print(f"jobs={jobs}: {len(scans)} files, {pages} pages in {dt:.1f} s -> "
-              f"{60 * pages / dt:.1f} pages/min ({dt / max(pages, 1):.2f} s/page)")
+              f"{60 * pages / dt:.1f} pages/min ({dt / max(pages, 1):.2f} s/page; "
+              f"CPU {cpu / max(pages, 1):.2f} s/page, worker start-up included)")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the batch's
+    worker processes are shut down, and so counted, when run_batch returns)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 if __name__ == "__main__":
