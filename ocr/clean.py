@@ -403,7 +403,7 @@ def _tile_means(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     the float mask, the same shares to within a pixel row at each tile edge.)"""
     tw, th = size
     h, w = mask.shape
-    ii = cv2.integral(mask.view(np.uint8) if mask.dtype == bool else (mask > 0).view(np.uint8))
+    ii = cv2.integral((mask if mask.dtype == bool else mask > 0).view(np.uint8))
     ys = np.linspace(0, h, th + 1).round().astype(np.intp)
     xs = np.linspace(0, w, tw + 1).round().astype(np.intp)
     s = ii[ys[1:, None], xs[None, 1:]] - ii[ys[:-1, None], xs[None, 1:]] \

@@ -678,12 +678,11 @@ class HandwritingEngine:
             notes.append("guessed")
         if field_type == "date":
             chars = self._date_separators(chars, notes)
-            sure_date = (chars and _plausible_date("".join(c.text for c in chars))
-                         and float(np.prod([c.conf for c in chars])) >= self.threshold)
-            if chars and not sure_date and not combs and not self._in_kanji_date:
-                kanji = self._kanji_date(image, ink, H)
+            plain = "".join(c.text for c in chars)
+            sure_date = _plausible_date(plain) and float(np.prod([c.conf for c in chars])) >= self.threshold
+            if chars and not sure_date and not combs:
+                kanji = self._kanji_date(ink, H)
                 if kanji is not None:
-                    plain = "".join(c.text for c in chars)
                     if _plausible_date(plain) and plain != kanji.text:
                         kanji = replace(kanji, confidence=min(kanji.confidence, KANJI_DISAGREE_CONF))
                     return replace(kanji, notes=tuple(notes) + kanji.notes)
@@ -714,9 +713,7 @@ class HandwritingEngine:
 
     # ------------------------------------------------------- dates written 6月9日
 
-    _in_kanji_date = False
-
-    def _kanji_date(self, image: np.ndarray, ink: np.ndarray, H: float) -> Reading | None:
+    def _kanji_date(self, ink: np.ndarray, H: float) -> Reading | None:
         """A date written with the kanji 月 and 日 (6月9日, 10月21日) -> 'M/D', or None.
 
         The digit model knows no kanji: it reads 月 as '?' or '1', 日 as '8' or '13'. So the
@@ -765,12 +762,8 @@ class HandwritingEngine:
         month_sure, i, j = max(options)
 
         def part(a: int, b: int) -> Reading | None:
-            sub = np.where(union(a, b), 0, 255).astype(np.uint8)
-            self._in_kanji_date = True
-            try:
-                r = self.read_image(sub, "integer")
-            finally:
-                self._in_kanji_date = False
+            # read as an integer: never comes back here
+            r = self.read_image(np.where(union(a, b), 0, 255).astype(np.uint8), "integer")
             return r if r.text.isdigit() else None
 
         month, day = part(0, i), part(j, day_end)
