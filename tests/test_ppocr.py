@@ -90,3 +90,35 @@ def test_without_the_v4_wheel_the_v5_model_reads_numbers_too():
     v5_only = PPOCREngine(ModelFiles(numbers=None, text=files.text, text_keys=files.text_keys))
     r = v5_only.read(make_crop(render("12,345"), type="money"))
     assert text_key(r.text) == "12,345" and set(r.text) <= set("0123456789,.¥\\")
+
+
+def test_free_text_is_decoded_with_japanese_characters_only(engine):
+    # PP-OCRv5 learnt Chinese too: 産 / 資 / 納 must not come back as 產 / 资 / 纳
+    for text in ("生産管理課", "資材部 分納可", "止め輪 C形軸用 20"):
+        r = engine.read(make_crop(render(text, px=22, threshold=120), type="text"))
+        assert text_key(r.text) == text_key(text), r.text
+
+
+def test_japanese_decoding_takes_the_japanese_form_when_a_chinese_one_leads():
+    from faxflow.ocr.engines.ppocr import _Recognizer, japanese_char
+
+    assert japanese_char("産") and japanese_char("㈱") and japanese_char("φ") and japanese_char("髙")
+    assert not japanese_char("產") and not japanese_char("资") and not japanese_char("€")
+
+    class Session:  # three time steps: 生, then 產 ahead of 産, then blank
+        def run(self, _out, _feed):
+            p = np.zeros((1, 3, 5), np.float32)
+            p[0, 0, 1] = 0.9
+            p[0, 0, 0] = 0.1
+            p[0, 1, 2], p[0, 1, 3], p[0, 1, 0] = 0.6, 0.3, 0.1
+            p[0, 2, 0] = 1.0
+            return [p]
+
+    rec = _Recognizer.__new__(_Recognizer)
+    rec.session, rec.input, rec.chars = Session(), "x", ["", "生", "產", "産", "资"]
+    rec._masks, rec._japanese = {}, None
+    batch = np.zeros((1, 3, 48, 48), np.float32)
+    assert rec(batch, None)[0] == "生產"
+    text, conf = rec(batch, None, japanese=True)
+    assert text == "生産"
+    assert conf == pytest.approx(0.3 / 0.4)  # renormalised over the Japanese classes

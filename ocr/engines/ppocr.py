@@ -87,6 +87,20 @@ def find_models() -> ModelFiles:
     )
 
 
+def japanese_char(c: str) -> bool:
+    """Can a Japanese form print ``c``? Those are the characters Shift_JIS (cp932: JIS X
+    0208 with the NEC/IBM extensions, ㈱, ①, 髙, 﨑 ...) can write. PP-OCRv5 learnt
+    Chinese too and reads a printed 産 as the traditional 產, 資 as the simplified 资
+    (seen on company names and descriptions of generated FAXes); no Japanese print
+    holds those, so the free-text model is decoded without them and its next best
+    class, the Japanese form, wins."""
+    try:
+        c.encode("cp932")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Recognizer:
     """One ONNX recognition model with its character list (index 0 = CTC blank)."""
 
@@ -107,6 +121,7 @@ class _Recognizer:
             chars = meta.splitlines() + [" "]
         self.chars = [""] + chars
         self._masks: dict[str, tuple[list[str], list[list[int]]]] = {}
+        self._japanese: tuple[list[str], np.ndarray] | None = None
 
     def groups(self, allowed: str) -> tuple[list[str], list[list[int]]]:
         """The characters a field may hold, each with the model's classes that stand for
@@ -127,7 +142,16 @@ class _Recognizer:
             self._masks[allowed] = g
         return g
 
-    def __call__(self, batch: np.ndarray, allowed: str | None) -> tuple[str, float]:
+    def japanese(self) -> tuple[list[str], np.ndarray]:
+        """The classes a Japanese form can print (``japanese_char``), the CTC blank first."""
+        if self._japanese is None:
+            keep = [0] + [i for i, c in enumerate(self.chars) if i and japanese_char(c)]
+            self._japanese = ([self.chars[i] for i in keep], np.asarray(keep))
+        return self._japanese
+
+    def __call__(self, batch: np.ndarray, allowed: str | None, *, japanese: bool = False) -> tuple[str, float]:
+        """``allowed``: decode with only these characters; ``japanese``: with only the
+        characters Japanese text can hold (see ``japanese_char``)."""
         probs = self.session.run(None, {self.input: batch})[0][0]
         if probs.shape[1] != len(self.chars):
             raise ValueError(f"model has {probs.shape[1]} classes, character list {len(self.chars)}")
@@ -135,6 +159,10 @@ class _Recognizer:
         if allowed:  # only the type's characters; a character's twins count together
             names, members = self.groups(allowed)
             probs = np.stack([probs[:, ids].sum(axis=1) for ids in members], axis=1)
+            probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-9)
+        elif japanese:
+            names, keep = self.japanese()
+            probs = probs[:, keep]
             probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-9)
         best = probs.argmax(axis=1)
         sure = probs.max(axis=1)
@@ -204,5 +232,5 @@ class PPOCREngine:
         batch = line_image(crop.image)
         if batch is None:
             return Reading("", 0.0, self.name)
-        text, conf = model(batch, self.allowed_chars.get(spec.type) if typed else None)
+        text, conf = model(batch, self.allowed_chars.get(spec.type) if typed else None, japanese=not typed)
         return Reading(text.strip(), conf, self.name)
