@@ -225,19 +225,26 @@ def templates_check(
     templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Extra folder of template files."),
     files: list[Path] = typer.Argument(None, help="Template files to check (default: all)."),
 ) -> None:
-    """Check template files; prints FILE:LINE: problem and exits 3 on any error."""
+    """Check template files; prints FILE:LINE: problem and exits 3 on any error.
+
+    Besides the YAML, each template's match keywords are looked for on its reference
+    image with Tesseract: none readable there is an error (every page would be an
+    unknown form)."""
+    from faxflow.ingest.template_check import keyword_problems
     from faxflow.templates.loader import check_templates, parse_template
 
     if files:
-        problems, names = [], []
+        problems, loaded = [], []
         for f in files:
             tpl, probs = parse_template(f)
             problems += probs
             if tpl is not None:
-                names.append(tpl.name)
+                loaded.append(tpl)
     else:
         tset = check_templates([_user_templates_dir(home), templates_dir])
-        problems, names = list(tset.problems), [t.name for t in tset.templates]
+        problems, loaded = list(tset.problems), list(tset.templates)
+    problems += keyword_problems(loaded)
+    names = [t.name for t in loaded]
     for p in problems:
         typer.echo(str(p), err=True)
     errors = sum(1 for p in problems if p.severity == "error")

@@ -998,6 +998,40 @@ def _keyword_boxes(ref: Reference, words: list[str],
     return result
 
 
+def unreadable_keywords(template: Template, read_text: ReadText) -> list[str]:
+    """The template's keywords (and anchors without a box) that the OCR cannot find on its
+    own reference image -- not in a run of print of the header band, nor in the band, nor
+    anywhere on the form. Pages are then never confirmed by them: with all of them
+    missing every page of the form is an unknown form (``faxflow templates check``)."""
+    words = list(template.keywords) + [a.text for a in template.anchors if a.box is None]
+    if not words:
+        return []
+    ref = reference_for(template)
+    gray = read_image(Path(template.reference_image))
+    if gray is None:
+        return words
+
+    def ocr(img: np.ndarray) -> str:
+        try:
+            return read_text(img) or ""
+        except Exception:  # noqa: BLE001 - an OCR failure reads nothing
+            return ""
+
+    located = _keyword_boxes(ref, words, ocr)
+    if located is not None:
+        return []
+    ink = np.where(ink_mask(gray), 0, 255).astype(np.uint8)
+    h = ink.shape[0]
+    missing = list(words)
+    for region, line in ((ink[:max(1, int(h * HEADER_BAND))], False), (ink, False)):
+        for v in _ocr_variants(region, line):
+            text = ocr(v)
+            missing = [w for w in missing if not fuzzy_contains(text, w)]
+            if not missing:
+                return []
+    return missing
+
+
 def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) -> list[str]:
     """Fill keyword_hits for candidates with keywords/anchors; reject those that show none."""
     notes: list[str] = []

@@ -101,3 +101,28 @@ def test_a_page_without_ruling_gets_a_draft_that_says_what_is_missing(tmp_path):
     result = CliRunner().invoke(app, ["templates", "new", "bare", str(tmp_path / "blank.png"), "--dir", str(tmp_path)])
     assert result.exit_code == 3  # the draft does not load yet: nothing to read
     assert "no ruled cells found" in result.output and (tmp_path / "bare.yaml").is_file()
+
+
+@pytest.mark.parametrize("keywords, code, severity", [
+    ("[見積書, 佐藤商事]", 3, "error"),  # none printed on the form: every page an unknown form
+    ("[注文書, 佐藤商事]", 0, "warning"),  # one of two: pages are confirmed by the other
+    ("[注文書, 山田製作所]", 0, None),
+])
+def test_check_reads_the_keywords_on_the_reference(tmp_path, keywords, code, severity):
+    import shutil
+
+    home = tmp_path / "ws"
+    (home / "templates").mkdir(parents=True)
+    shutil.copy(FORMS / "yamada_order.png", home / "templates" / "sato_order.png")
+    text = (FORMS / "yamada_order.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: yamada_order", "name: sato_order").replace("yamada_order.png", "sato_order.png")
+    text = text.replace("keywords: [注文書, 山田製作所]", f"keywords: {keywords}")
+    (home / "templates" / "sato_order.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["templates", "check", "--home", str(home)])
+    assert result.exit_code == code, result.output
+    mine = [ln for ln in result.output.splitlines() if "sato_order.yaml" in ln]
+    if severity is None:
+        assert not mine, result.output
+    else:
+        assert len(mine) == 1 and f":11: {severity}:" in mine[0] and "佐藤商事" in mine[0], result.output
+        assert ("見積書" in mine[0]) == (severity == "error")
