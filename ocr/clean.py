@@ -247,7 +247,7 @@ def paper_region(grey: np.ndarray, dpi: float) -> np.ndarray | None:
     if min(small.shape) < 16:
         return None
     small = cv2.medianBlur(small, 5)
-    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    t, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
     if n <= 1:
         return None
@@ -255,9 +255,22 @@ def paper_region(grey: np.ndarray, dpi: float) -> np.ndarray | None:
     area = stats[k, cv2.CC_STAT_AREA]
     if not (0.3 * small.size <= area <= 0.97 * small.size):
         return None
-    contours, _ = cv2.findContours(np.where(labels == k, 255, 0).astype(np.uint8),
-                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    hull = _hull(labels == k)
+    # Light falling across the sheet leaves part of it as dark as Otsu's split (seen: the
+    # top third of a photographed ledger, its title with it, cut off): the sheet is grown
+    # from that region into whatever is brighter than half-way down to the desk. Kept
+    # only when that adds a real part of the sheet (>= 3% more paper): otherwise it just
+    # takes in the sheet's shadow, whose edge then reads as ink.
+    dark = small[bright == 0]
+    if dark.size:
+        low = float(np.median(dark)) + 0.5 * (float(t) - float(np.median(dark)))
+        n2, labels2, stats2, _ = cv2.connectedComponentsWithStats(
+            np.where(small > low, 255, 0).astype(np.uint8), connectivity=4)
+        k2 = int(np.bincount(labels2[labels == k], minlength=n2)[1:].argmax()) + 1 if n2 > 1 else 0
+        if k2 and stats2[k2, cv2.CC_STAT_AREA] <= 0.97 * small.size:
+            grown = _hull(labels2 == k2)
+            if cv2.contourArea(grown) >= PAPER_GROWN * cv2.contourArea(hull):
+                hull = grown
     inside = np.zeros_like(small)
     cv2.fillPoly(inside, [hull], 255)
     paper_level = float(np.median(small[inside > 0]))
@@ -273,6 +286,14 @@ def paper_region(grey: np.ndarray, dpi: float) -> np.ndarray | None:
     edge = max(1, int(round(2.0 * (dpi / f) / 25.4)))
     inside = cv2.erode(inside, np.ones((2 * edge + 1, 2 * edge + 1), np.uint8))
     return cv2.resize(inside, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+PAPER_GROWN = 1.03  # the sheet grown into its darker parts must be this much bigger to count
+
+
+def _hull(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8) * 255, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.convexHull(max(contours, key=cv2.contourArea))
 
 
 def normalize_background(grey: np.ndarray, dpi: float) -> np.ndarray:
