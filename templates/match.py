@@ -70,6 +70,7 @@ WORK_DPI = 100.0  # common resolution for features and the coarse check
 FINE_DPI = 200.0  # resolution (at most) of the masks ocr.align refines and scores with
 N_FEATURES = 2000
 QUICK_FEATURES = 600  # strongest page features tried first
+ORB_PAD = 48  # work pixels of white around the page before its features are found
 RATIO = 0.8  # Lowe's ratio test
 RANSAC_PX = 3.0  # work pixels (0.76 mm)
 MIN_INLIERS = 20  # random matches between unrelated forms give ~10-20 inliers, degenerate scale
@@ -499,8 +500,12 @@ def _page_work(gray: np.ndarray, dpi: float, rot_k: int, base: _PageWork | None 
         w = np.ascontiguousarray(np.rot90(w, rot_k))
         ink = np.ascontiguousarray(np.rot90(ink, rot_k))
     pw = _PageWork(scale=s, trusted=trusted, gray=w, ink=ink, rot_k=rot_k, to_work=to_work)
-    kps, desc = _orb().detectAndCompute(w, None)
-    pw.kps = np.float32([k.pt for k in kps]).reshape(-1, 2)
+    # ORB finds nothing within ~31 px of an image's border; a form that runs off the
+    # page (a FAX shifted up, a tight scan) then loses its title and header, the most
+    # telling features. On white padding the page's edge is an ordinary place.
+    pad = ORB_PAD
+    kps, desc = _orb().detectAndCompute(cv2.copyMakeBorder(w, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255), None)
+    pw.kps = np.float32([k.pt for k in kps]).reshape(-1, 2) - pad
     pw.desc = desc
     pw.responses = np.float32([k.response for k in kps])
     return pw
