@@ -38,11 +38,11 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
     from faxflow.templates.errors import FaxflowError
     from faxflow.templates.match import unreadable_keywords
 
-    templates = [t for t in templates if t.keywords or any(a.box is None for a in t.anchors)]
+    templates = [t for t in templates if t.match_words]
     if not templates:
         return []
     try:
-        engine = TesseractEngine(tessdata=tessdata) if tessdata else TesseractEngine()
+        engine = TesseractEngine(tessdata=tessdata)
     except FaxflowError as exc:
         return [TemplateProblem(templates[0].path, 1,
                                 f"keywords not checked against the reference images: {exc}", "warning")]
@@ -52,7 +52,6 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
 
     out = []
     for t in templates:
-        words = list(t.keywords) + [a.text for a in t.anchors if a.box is None]
         try:
             missing = unreadable_keywords(t, read_text)
         except FaxflowError as exc:  # the reference image is missing or broken
@@ -60,7 +59,7 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
             continue
         if not missing:
             continue
-        every = len(missing) == len(words)
+        every = len(missing) == len(t.match_words)
         msg = (f"match keyword(s) {', '.join(missing)} cannot be read on the reference image "
                f"{Path(t.reference_image).name}"
                + ("; no keyword can, so every page of this form would be stored as an unknown form"

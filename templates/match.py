@@ -309,7 +309,7 @@ def build_reference(template: Template, gray: np.ndarray) -> Reference:
     kps, desc = _orb().detectAndCompute(_work(ref_img, s), None)
     pts = np.float32([k.pt for k in kps]).reshape(-1, 2)
     extra: dict = {}
-    if template.keywords or any(a.box is None for a in template.anchors):
+    if template.match_words:
         # the header band's text lines, read once for where the keywords are printed
         band = max(1, int(h * HEADER_BAND))
         extra["header_band"] = np.where(ink[:band], 0, 255).astype(np.uint8)
@@ -964,6 +964,12 @@ def _ocr_variants(img: np.ndarray, line: bool) -> list[np.ndarray]:
     return out
 
 
+def _read_scale(ref: Reference) -> float:
+    """How much a region of this reference is enlarged before it is read: 2 below 150
+    dpi (Tesseract needs the pixels), else 1."""
+    return 1.0 if ref.dpi >= 150 else 2.0
+
+
 def _keyword_boxes(ref: Reference, words: list[str],
                    ocr: Callable[[np.ndarray], str]) -> dict[str, tuple[tuple[int, int, int, int], int]] | None:
     """Where on the reference each of ``words`` is printed: the header band's run of
@@ -977,7 +983,7 @@ def _keyword_boxes(ref: Reference, words: list[str],
     band, phrases = ref.extra.get("header_band"), ref.extra.get("header_phrases")
     if band is None or not phrases:
         return None
-    scale = 1.0 if ref.dpi >= 150 else 2.0
+    scale = _read_scale(ref)
     todo, out = list(words), {}
     H, W = ref.shape
     for x0, y0, x1, y1 in phrases:
@@ -1008,7 +1014,7 @@ def unreadable_keywords(template: Template, read_text: ReadText) -> list[str]:
     own reference image -- not in a run of print of the header band, nor in the band, nor
     anywhere on the form. Pages are then never confirmed by them: with all of them
     missing every page of the form is an unknown form (``faxflow templates check``)."""
-    words = list(template.keywords) + [a.text for a in template.anchors if a.box is None]
+    words = template.match_words
     if not words:
         return []
     ref = reference_for(template)
@@ -1051,7 +1057,7 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
 
     def region(c: _Candidate, box: tuple[int, int, int, int]) -> np.ndarray:
         assert c.ref is not None and c.transform is not None
-        s = 1.0 if c.ref.dpi >= 150 else 2.0
+        s = _read_scale(c.ref)
         img = _warp_region(page, c.transform, c.ref.shape, box, s)
         return np.where(img < 128, 0, 255).astype(np.uint8)
 
@@ -1068,7 +1074,7 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
         done = texts[key]
         img = region(c, box)
         if first is not None:
-            img = unruled(img, c.ref.dpi * (1.0 if c.ref.dpi >= 150 else 2.0))
+            img = unruled(img, c.ref.dpi * _read_scale(c.ref))
         variants = _ocr_variants(img, line)
         if first is not None and 0 < first < len(variants):
             variants.insert(0, variants.pop(first))
@@ -1084,7 +1090,7 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
         tpl = c.template
         assert c.ref is not None
         h, w = c.ref.shape
-        words = list(tpl.keywords) + [a.text for a in tpl.anchors if a.box is None]
+        words = tpl.match_words
         boxed = [a for a in tpl.anchors if a.box is not None]
         if not words and not boxed:
             continue

@@ -117,6 +117,12 @@ class Template:
     def all_specs(self) -> list[FieldSpec]:
         return list(self.fields) + [c for t in self.tables for c in t.columns]
 
+    @property
+    def match_words(self) -> list[str]:
+        """Words a page of this form must show somewhere: the keywords and the anchors
+        without a box (those with a box are looked for in it)."""
+        return list(self.keywords) + [a.text for a in self.anchors if a.box is None]
+
 
 @dataclass(frozen=True)
 class TemplateProblem:

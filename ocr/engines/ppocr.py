@@ -159,10 +159,10 @@ class _Recognizer:
         if allowed:  # only the type's characters; a character's twins count together
             names, members = self.groups(allowed)
             probs = np.stack([probs[:, ids].sum(axis=1) for ids in members], axis=1)
-            probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-9)
         elif japanese:
             names, keep = self.japanese()
             probs = probs[:, keep]
+        if allowed or japanese:  # shares of what is left
             probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-9)
         best = probs.argmax(axis=1)
         sure = probs.max(axis=1)
