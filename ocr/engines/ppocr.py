@@ -221,6 +221,14 @@ class PPOCREngine:
             self._text = _Recognizer(files.text, keys[1:-1])
         self._numbers = _Recognizer(files.numbers) if files.numbers is not None else None
 
+    def read_line(self, image: np.ndarray) -> str:
+        """One line of printed Japanese in ``image`` (0 = ink), '' without ink or model:
+        for labels (``templates new``), where no field type applies."""
+        batch = line_image(image)
+        if batch is None or self._text is None:
+            return ""
+        return self._text(batch, None, japanese=True)[0].strip()
+
     def read(self, crop: FieldCrop) -> Reading | None:
         spec = crop.spec
         if spec.multiline or spec.allowed:
