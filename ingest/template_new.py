@@ -1,8 +1,9 @@
 """``faxflow templates new``: a draft template from a scan of the blank form.
 
 Loads the first page of the image (PDF, TIFF incl. FAX standard mode, PNG, JPEG, the
-same loader as the pipeline), stores it as the template's reference PNG beside the
-YAML, and writes the draft found by :mod:`faxflow.ocr.scaffold`. The result is checked
+same loader as the pipeline), cleans it as pages are cleaned (a received FAX of a filled
+form is often the only copy of a new customer's form), stores it as the template's
+reference PNG beside the YAML, and writes the draft found by :mod:`faxflow.ocr.scaffold`. The result is checked
 with the template loader at once, so what the IT helper gets either loads or says why.
 """
 
@@ -12,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faxflow.templates.errors import InputError
+
+
+MAX_PAGES = 5  # pages of the scan looked at for the form
 
 
 @dataclass
@@ -35,8 +39,9 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
 
     from faxflow.ingest.pages import iter_pages
     from faxflow.ingest.source import identify
+    from faxflow.ocr.clean import clean_page
     from faxflow.ocr.engines.tesseract import TesseractEngine
-    from faxflow.ocr.scaffold import build_draft, to_yaml
+    from faxflow.ocr.scaffold import build_draft, find_cells, to_yaml
     from faxflow.templates.loader import parse_template
 
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -50,15 +55,37 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     if not force and (yaml_path.exists() or png_path.exists()):
         raise InputError(f"{yaml_path} or {png_path} already exists (use --force to replace them)",
                          f"{yaml_path.name} がすでにあります（置き換えるには --force）")
-    page = next(iter(iter_pages(identify(Path(image)))), None)
-    if page is None:
+    # The reference is the page as form recognition sees pages: a received FAX (often the
+    # only copy of a new customer's form) loses its header line and specks, is squared
+    # up from standard mode, turned upright and deskewed. Of a FAX with a cover sheet,
+    # the page with the most ruled cells is the form (the first few pages are looked at).
+    pages = [clean_page(p, tessdata=tessdata) for _, p in zip(range(MAX_PAGES), iter_pages(identify(Path(image))))]
+    if not pages:
         raise InputError(f"{image}: no page found", f"{Path(image).name}: ページがありません")
+    page = max(pages, key=lambda p: len(find_cells(p.image, float(p.dpi))))
     engine = TesseractEngine(tessdata)
-    draft = build_draft(page.image, float(page.dpi), lambda im: engine.recognize(im, lang="jpn", psm=6).text)
+    more = []
+    try:  # PP-OCR reads the thin print of a FAXed form's labels where Tesseract fails
+        from faxflow.ocr.engines.ppocr import PPOCREngine
+
+        more.append(PPOCREngine().read_line)
+    except (ImportError, OSError):
+        pass
+    code_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/."
+    draft = build_draft(page.image, float(page.dpi), lambda im: engine.recognize(im, lang="jpn", psm=6).text,
+                        tuple(more), lambda im: engine.recognize(im, lang="eng", psm=7, whitelist=code_chars).text)
+    turned = [n for n in page.notes if str(n).startswith("rotated-")]
+    if turned:
+        draft.notes.append("the scan was turned for the reference (" + ", ".join(map(str, turned))
+                           + "): check the reference image is upright")
     if not cv2.imwrite(str(png_path), page.image):
         raise InputError(f"could not write {png_path}", f"{png_path} に書き込めません")
     yaml_path.write_text(to_yaml(draft, name, png_path.name, float(page.dpi), Path(image).name), encoding="utf-8")
-    _, problems = parse_template(yaml_path)
+    template, problems = parse_template(yaml_path)
+    if template is not None:  # the keywords drafted must read where pages are read
+        from faxflow.ingest.template_check import keyword_problems
+
+        problems = list(problems) + keyword_problems([template], tessdata=tessdata)
     return NewTemplate(yaml_path=yaml_path, image_path=png_path,
                        header=[h[0] for h in draft.header], columns=[c[0] for c in draft.columns],
                        rows=draft.rows, keywords=list(draft.keywords), notes=list(draft.notes),

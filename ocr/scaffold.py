@@ -65,8 +65,8 @@ HEADER_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("part_no", "part_number", "", ("品番", "部品番号", "型番")),  # a ledger page kept per part
     ("description", "text", "", ("品名", "名称")),
 ]
-TITLE_WORDS = ("注文書", "発注書", "注文票", "発注票", "注文伝票", "入出庫台帳", "受払台帳", "在庫台帳", "台帳",
-               "納品書", "見積依頼書")
+TITLE_WORDS = ("注文書", "発注書", "注文票", "発注票", "注文伝票", "発注伝票", "注文明細書", "発注明細書",
+               "入出庫台帳", "受払台帳", "在庫台帳", "台帳", "納品書", "見積依頼書")
 LEDGER_COLUMNS = {"in_qty", "out_qty", "balance"}
 
 
@@ -88,6 +88,7 @@ class Draft:
     pitch: int = 0
     rows: int = 0
     columns: list[tuple[str, str, str, tuple[int, int], str]] = field(default_factory=list)
+    runs: list[list[Cell]] = field(default_factory=list)  # each column's body cells
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,14 +98,46 @@ def _norm(s: str) -> str:
     return s
 
 
-def _lookup(label: str, table) -> tuple[str, str, str] | None:
+def _lookup(label: str, table, *, near: bool = False, pairs: bool = False) -> tuple[str, str, str] | None:
+    """The entry whose word is in the label; with ``near``, when none is, the entry whose
+    word shares most of its characters, in order, with a label of about its length: OCR
+    misreads one character of a printed title (希望納其 for 希望納期, 納和人日 for 納入日);
+    with ``pairs`` also a two-character word one character off, when it is the only one."""
     n = _norm(label)
-    if not n:
-        return None
+    if not n or sum(ch.isdigit() for ch in n) >= 3:
+        return None  # nothing, or a value (2025年5月28日 is no label for a year)
     for name, type_, extra, words in table:
         if any(_norm(w) in n for w in words):
             return name, type_, extra
-    return None
+    if not near:
+        return None
+    best, best_score = None, 0.0
+    for name, type_, extra, words in table:
+        for w in map(_norm, words):
+            if len(w) < 3 or len(n) > len(w) + 2:
+                continue
+            common = _common(n, w)
+            score = common / len(w)
+            if common >= 2 and score >= 0.66 and score > best_score:
+                best, best_score = (name, type_, extra), score
+    if best is None and pairs and len(n) == 2:  # a two-character title one character off (最位):
+        # taken only when no other word of two shares that character (単休: 単価 or 単位?)
+        hits = {(name, type_, extra) for name, type_, extra, words in table for w in map(_norm, words)
+                if len(w) == 2 and (n[0] == w[0]) != (n[1] == w[1])}
+        if len(hits) == 1:
+            best = hits.pop()
+    return best
+
+
+def _common(a: str, b: str) -> int:
+    """Length of the longest common subsequence of a and b."""
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
 
 
 def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
@@ -112,7 +145,7 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
     ink = ink_mask(to_gray(gray))
     min_len = max(20, int(round(dpi * 0.15)))  # 3.8 mm
     h, v = line_masks(ink, min_len)
-    lines = cv2.dilate((h | v).astype(np.uint8), np.ones((3, 3), np.uint8))
+    lines = cv2.dilate((h | v | _broken_ruling(ink, dpi)).astype(np.uint8), np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats((lines == 0).astype(np.uint8), connectivity=4)
     H, W = gray.shape[:2]
     min_w, min_h = int(dpi * 0.12), int(dpi * 0.1)
@@ -129,11 +162,34 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
     return cells
 
 
+def _broken_ruling(ink: np.ndarray, dpi: float) -> np.ndarray:
+    """Ruling a FAX broke into dashes (a thresholded light line): pieces of line at least
+    1.5 mm long, joined across gaps of up to 4 mm, kept where the joined line is at
+    least 10 mm long and no thicker than a line (text strokes joined stay short)."""
+    piece, gap = max(5, int(round(dpi * 0.06))), max(3, int(round(dpi * 0.15)))
+    long_, thick = int(round(dpi * 0.4)), max(3, int(round(dpi * 0.03)))
+    h, v = line_masks(ink, piece)
+    out = np.zeros(ink.shape, bool)
+    for mask, kernel, along in ((h, (1, gap), 2), (v, (gap, 1), 3)):
+        joined = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(kernel, np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        across = 3 if along == 2 else 2
+        keep = np.zeros(n, bool)
+        keep[1:] = (stats[1:, along] >= long_) & (stats[1:, across] <= thick + 0.02 * stats[1:, along])
+        out |= keep[labels]
+    return out
+
+
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> float:
     return max(0, min(a[1], b[1]) - max(a[0], b[0])) / max(1, min(a[1] - a[0], b[1] - b[0]))
 
 
-def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], str]) -> Draft:
+def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], str],
+                read_more: tuple[Callable[[np.ndarray], str], ...] = (),
+                read_code: Callable[[np.ndarray], str] | None = None) -> Draft:
+    """``read_text`` reads printed Japanese (Tesseract); ``read_more`` are other readers
+    tried on a label ``read_text`` misreads (PP-OCR's line reader); ``read_code`` reads a
+    code (part numbers on a filled form, for their pattern)."""
     gray = to_gray(gray)
     draft = Draft()
     cells = find_cells(gray, dpi)
@@ -141,12 +197,14 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
     pad = max(2, int(dpi * 0.015))
     for c in cells:
         x0, y0, x1, y1 = c.box
-        c.label = _read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_text)
+        c.label = _read_label(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_text, read_more)
     if not cells:
         draft.notes.append("no ruled cells found: draw the boxes by hand (see docs/templates.md)")
     _find_table(cells, draft, dpi)
-    _find_header(cells, draft, ink, read_text)
-    _find_keywords(gray, cells, draft, read_text)
+    _part_patterns(draft, ink, read_code, dpi)
+    _find_header(cells, draft, ink, read_text, read_more)
+    _header_from_values(cells, draft, gray.shape[0])
+    _find_keywords(gray, cells, draft, read_text, dpi)
     if {c[0] for c in draft.columns} & LEDGER_COLUMNS:
         draft.kind = "ledger"
     return draft
@@ -170,7 +228,7 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
     top = max(d.box[3] for d in heads)
     used: set[str] = set()
     body_rows: list[list[Cell]] = []
-    cols = []
+    cols, col_runs = [], []
     for i, hcell in enumerate(heads):
         label_n = _norm(hcell.label)
         below = sorted((d for d in cells if d.box[1] >= top - 2 and _overlap((hcell.box[0], hcell.box[2]),
@@ -187,12 +245,18 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
         if label_n and any(label_n.startswith(_norm(w)) for w in ROW_NUMBER_WORDS) and len(label_n) <= 3:
             continue
         hit = _lookup(hcell.label, COLUMN_WORDS)
+        near = None if hit else _lookup(hcell.label, COLUMN_WORDS, near=True, pairs=True)
+        if near is not None and near[0] not in used:
+            hit = near
+            draft.notes.append(f"column title {hcell.label!r} read as no known word; taken for {near[0]}: check")
         if hit is None or hit[0] in used:
             name, type_, extra = f"col{i + 1}", "text", ""
         else:
             name, type_, extra = hit
         used.add(name)
         cols.append((name, type_, extra, (hcell.box[0], hcell.box[2]), hcell.label))
+        col_runs.append(run)
+    _columns_from_values(cols, col_runs, draft)
     counts = [len(r) for r in body_rows if r]
     if not counts or max(counts) < 1:
         draft.notes.append("column titles found but no rows below them")
@@ -205,45 +269,203 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
     x1 = max(c[3][1] for c in cols) if cols else heads[-1].box[2]
     y0 = min(d.box[1] for d in ref)
     draft.table_box = (int(x0), int(y0), int(x1), int(y0 + pitch * n_rows))
-    draft.pitch, draft.rows, draft.columns = pitch, n_rows, cols
+    draft.pitch, draft.rows, draft.columns, draft.runs = pitch, n_rows, cols, col_runs
 
 
-def _read_box(ink: np.ndarray, box: Box, read_text) -> str:
-    """The printed text inside ``box`` (trimmed to its ink, scaled to 32-px text)."""
+UNITS = ("個", "本", "枚", "箱", "式", "台", "組", "袋", "巻", "缶", "kg", "m")
+
+
+def _value_kind(text: str) -> str | None:
+    """What a value read in a cell of a filled form looks like: 'date' (12/5, 2026年5月28日),
+    'unit' (個, kg), 'number' (1,250), 'code' (J-42236, 7M-221), 'company', 'text' or None."""
+    t = unicodedata.normalize("NFKC", text or "").replace(" ", "").strip()
+    if not t:
+        return None
+    if re.fullmatch(r"\d{1,2}/\d{1,2}|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|(\d{4}|[RH令平]\D{0,2}\d{1,2})年\d{1,2}月\d{1,2}日", t):
+        return "date"
+    if t in UNITS:
+        return "unit"
+    if re.fullmatch(r"[¥\\]?\d{1,3}(,\d{3})+|[¥\\]?\d+", t):
+        return "number"
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9\-/.]{2,}", t) and re.search(r"\d", t):
+        return "code"
+    if re.search(r"株式会社|有限会社|\(株\)|\(有\)", t):
+        return "company"
+    return "text"
+
+
+def _number(text: str) -> int | None:
+    t = re.sub(r"[¥\\,\s]", "", unicodedata.normalize("NFKC", text or ""))
+    return int(t) if t.isdigit() else None
+
+
+def _shape(text: str) -> str:
+    """A code as a pattern of its runs: J-42236 -> [A-Z]-\\d{5}."""
+    out = []
+    for m in re.finditer(r"[A-Z]+|\d+|.", unicodedata.normalize("NFKC", text).replace(" ", "")):
+        g = m.group(0)
+        if g[0].isdigit():
+            out.append(r"\d" if len(g) == 1 else r"\d{%d}" % len(g))
+        elif g[0].isalpha() and g[0].isascii():
+            out.append("[A-Z]" if len(g) == 1 else "[A-Z]{%d}" % len(g))
+        else:
+            out.append("\\" + g if g in r".^$*+?{}[]\|()" else g)
+    return "".join(out)
+
+
+def code_pattern(values: list[str], min_values: int = 3) -> str | None:
+    """The pattern the codes read in a column share: one shape (or two) covering at least
+    80% of them, each seen at least twice; None with fewer than ``min_values`` codes or no
+    common shape (misreads on a FAX vary; real codes repeat a shape)."""
+    from collections import Counter
+
+    codes = [v for v in values if _value_kind(v) == "code"]
+    if len(codes) < min_values:
+        return None
+    counts = Counter(_shape(v) for v in codes).most_common()
+    chosen, covered = [], 0
+    for shape, n in counts[:2]:
+        if n < 2:
+            break
+        chosen.append(shape)
+        covered += n
+        if covered >= 0.8 * len(codes):
+            break
+    if not chosen or covered < 0.8 * len(codes):
+        return None
+    return "^" + (chosen[0] if len(chosen) == 1 else "(" + "|".join(chosen) + ")") + "$"
+
+
+def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft) -> None:
+    """On a filled form (no blank at hand), name columns whose titles did not read from
+    the values in their cells: dates are the due date, units the unit, codes the part
+    number; a number column is the one of quantity / unit price / amount that is missing
+    when quantity x unit price = amount holds on the rows."""
+    from collections import Counter
+
+    kinds = []
+    for run in runs:
+        ks = [k for k in (_value_kind(c.label) for c in run) if k]
+        top = Counter(ks).most_common(1)
+        kinds.append(top[0][0] if top and top[0][1] >= max(2, 0.6 * len(ks)) else None)
+    used = {c[0] for c in cols}
+    by_kind = {"date": ("due_date", "date", ", hint: auto"),
+               "unit": ("unit", "text", ", allowed: [" + ", ".join(UNITS) + "]"),
+               "code": ("part_no", "part_number", "")}
+    money = {"quantity": ("quantity", ", hint: auto, min: 1"), "unit_price": ("money", ""), "amount": ("money", "")}
+    for i, (name, type_, extra, xr, label) in enumerate(cols):
+        if not name.startswith("col"):
+            continue
+        new = None
+        if kinds[i] in by_kind and by_kind[kinds[i]][0] not in used:
+            new = by_kind[kinds[i]]
+        elif kinds[i] == "number":
+            missing = [m for m in money if m not in used]
+            known = {c[0]: j for j, c in enumerate(cols) if c[0] in money}
+            if len(missing) == 1 and len(known) == 2:
+                j = dict(known, **{missing[0]: i})
+                rows = min(len(runs[k]) for k in j.values())
+                fits = sum(1 for r in range(rows)
+                           if None not in (q := _number(runs[j["quantity"]][r].label),
+                                           p := _number(runs[j["unit_price"]][r].label),
+                                           a := _number(runs[j["amount"]][r].label)) and q * p == a)
+                if fits >= 2:
+                    new = (missing[0], *money[missing[0]])
+        if new is not None:
+            used.add(new[0])
+            cols[i] = (new[0], new[1], new[2], xr, label)
+            draft.notes.append(f"column {label!r}: taken for {new[0]} from the values in it: check")
+
+
+def _part_patterns(draft: Draft, ink: np.ndarray, read_code, dpi: float) -> None:
+    """Part-number columns of a filled form get the pattern their codes share, read again
+    as codes (``read_code``: letters, digits and - / . only)."""
+    pad = max(2, int(dpi * 0.015))
+    for i, c in enumerate(draft.columns):
+        if c[0] != "part_no" or "pattern" in c[2] or i >= len(draft.runs):
+            continue
+        values = [d.label for d in draft.runs[i]]
+        if read_code is not None:
+            values = [_read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_code, 24)
+                      for x0, y0, x1, y1 in (d.box for d in draft.runs[i] if d.label)]
+        pat = code_pattern(values)
+        if pat:
+            draft.columns[i] = (c[0], c[1], c[2] + ", pattern: '" + pat + "'", c[3], c[4])
+            draft.notes.append(f"part_no pattern {pat} from the codes read on this page: check")
+
+
+def _read_box(ink: np.ndarray, box: Box, read_text, height: int = 32) -> str:
+    """The printed text inside ``box`` (trimmed to its ink, scaled to ``height``-px text)."""
     x0, y0, x1, y1 = box
     sub = ink[max(0, y0):y1, max(0, x0):x1]
     if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size:
         return ""
     ys, xs = np.nonzero(sub)
     img = np.where(sub[ys.min():ys.max() + 1, xs.min():xs.max() + 1], 0, 255).astype(np.uint8)
-    return read_text(at_height(cv2.copyMakeBorder(img, 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=255), 32,
+    return read_text(at_height(cv2.copyMakeBorder(img, 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=255), height,
                                blur=3)).strip()
 
 
-def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text) -> None:
+LABEL_HEIGHTS = (32, 24, 44)  # a label that reads as no known word is read again at these
+
+
+def _known(text: str, near: bool = False, pairs: bool = False) -> bool:
+    return bool(_lookup(text, COLUMN_WORDS, near=near, pairs=pairs)
+                or _lookup(text, HEADER_WORDS, near=near, pairs=pairs))
+
+
+def _read_label(ink: np.ndarray, box: Box, read_text, read_more=()) -> str:
+    """A cell's printed label: read at 32-px text and, when that is no word of the
+    dictionaries, again (Tesseract misreads a character at one size and not at another;
+    a FAX's thin strokes read better thickened or by the ``read_more`` readers, PP-OCR).
+    The first reading that is a known word, else the first one near a known word (one
+    character off), else the first reading."""
+    x0, y0, x1, y1 = box
+    sub = ink[max(0, y0):y1, max(0, x0):x1]
+    if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size:
+        return ""  # an empty cell
+    first = _read_box(ink, box, read_text)
+    if _known(first):
+        return first
+    readings = [first]
+    thick = cv2.dilate(ink.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
+    readers = [(ink, read_text, h) for h in LABEL_HEIGHTS[1:]]
+    readers += [(ink, r, 32) for r in read_more]
+    readers += [(thick, read_text, h) for h in LABEL_HEIGHTS] + [(thick, r, 32) for r in read_more]
+    for im, reader, h in readers:
+        text = _read_box(im, box, reader, h)
+        if text and _known(text):
+            return text
+        readings.append(text)
+    return next((t for t in readings if t and _known(t, near=True, pairs=True)), first)
+
+
+def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text, read_more=()) -> None:
     tb = draft.table_box
     used_boxes: set[Box] = set()
     for c in sorted(cells, key=lambda c: (c.box[1], c.box[0])):
-        if tb is not None and c.box[1] >= tb[1] - 2 and c.box[3] <= tb[3] + 2 and c.box[0] >= tb[0] - 2 \
-                and c.box[2] <= tb[2] + 2:
-            continue  # inside the table
-        hit = _lookup(c.label, HEADER_WORDS)
+        if tb is not None and c.box[3] >= tb[1] - 0.5 * draft.pitch and c.box[3] <= tb[3] + 2 \
+                and c.box[0] >= tb[0] - 2 and c.box[2] <= tb[2] + 2:
+            continue  # inside the table or its row of titles
+        hit = _lookup(c.label, HEADER_WORDS) or _lookup(c.label, HEADER_WORDS, near=True)
         if hit is None or hit[0] in {h[0] for h in draft.header}:
             continue
+        # the box is the cell to the right: empty on a blank form, holding the value
+        # (no label word) on a filled one
         right = [d for d in cells if d.box[0] >= c.box[2] - 4 and d.box[0] - c.box[2] < 0.5 * (c.box[2] - c.box[0]) + 20
-                 and _overlap((c.box[1], c.box[3]), (d.box[1], d.box[3])) > 0.6 and not d.label]
+                 and _overlap((c.box[1], c.box[3]), (d.box[1], d.box[3])) > 0.6 and not _known(d.label)]
         if not right:
             continue
-        value = min(right, key=lambda d: d.box[0])
+        value = min(right, key=lambda d: (bool(d.label), d.box[0]))
         draft.header.append((*hit, value.box, c.label))
         used_boxes.add(value.box)
     # boxes with their label printed just above them (注文番号 over an empty box)
     for c in sorted(cells, key=lambda c: (c.box[1], c.box[0])):
-        if c.label or c.box in used_boxes or (tb is not None and c.box[1] >= tb[1] - 2):
+        if _known(c.label) or c.box in used_boxes or (tb is not None and c.box[3] >= tb[1] - 0.5 * draft.pitch):
             continue
         h = c.box[3] - c.box[1]
-        label = _read_box(ink, (c.box[0], c.box[1] - int(0.9 * h), c.box[2], c.box[1] - 3), read_text)
-        hit = _lookup(label, HEADER_WORDS)
+        label = _read_label(ink, (c.box[0], c.box[1] - int(0.9 * h), c.box[2], c.box[1] - 3), read_text, read_more)
+        hit = _lookup(label, HEADER_WORDS) or _lookup(label, HEADER_WORDS, near=True)
         if hit is None:  # a unit printed after the box: [    ] 年度
             right = (c.box[2] + 3, c.box[1], c.box[2] + int(1.3 * h), c.box[3])
             if not any(_overlap((right[0], right[2]), (d.box[0], d.box[2])) > 0.3
@@ -255,7 +477,37 @@ def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text) ->
         draft.header.append((*hit, c.box, label))
 
 
-def _find_keywords(gray: np.ndarray, cells: list[Cell], draft: Draft, read_text, band: float = 0.15) -> None:
+def _header_from_values(cells: list[Cell], draft: Draft, page_h: int) -> None:
+    """On a filled form, header boxes whose label did not read, found from their values:
+    above the table, the first box holding a whole date is the order date, one holding a
+    company name the buyer, one holding a code the order number."""
+    tb = draft.table_box
+    limit = tb[1] - 1.5 * draft.pitch if tb is not None else 0.4 * page_h
+    have = {h[0] for h in draft.header}
+    boxes = {h[3] for h in draft.header}
+    wanted = {"date": "order_date", "company": "buyer", "code": "order_no"}
+    entries = {e[0]: e for e in HEADER_WORDS}
+    for c in sorted(cells, key=lambda c: (c.box[1], c.box[0])):
+        if c.box[3] > limit or c.box in boxes or _known(c.label):
+            continue
+        kind = _value_kind(c.label)
+        if kind == "date" and not re.search(r"年|\d{4}", unicodedata.normalize("NFKC", c.label)):
+            continue  # an order date has its year
+        name = wanted.get(kind or "")
+        if name is None or name in have:
+            continue
+        _n, type_, extra, _words = entries[name]
+        label = f"(no label read; holds {c.label!r})"
+        if name == "order_no":
+            label += f"; its shape: '^{_shape(c.label)}$'"
+        draft.header.append((name, type_, extra, c.box, label))
+        have.add(name)
+        boxes.add(c.box)
+        draft.notes.append(f"{name}: the box holding {c.label!r} (its label did not read): check")
+
+
+def _find_keywords(gray: np.ndarray, cells: list[Cell], draft: Draft, read_text, dpi: float,
+                   band: float = 0.15) -> None:
     H, W = gray.shape[:2]
     band_h = int(band * H)
     top = gray[:band_h].copy()
@@ -263,29 +515,84 @@ def _find_keywords(gray: np.ndarray, cells: list[Cell], draft: Draft, read_text,
         x0, y0, x1, y1 = c.box
         if y0 < band_h:
             top[max(0, y0 - 4):min(band_h, y1 + 4), max(0, x0 - 4):x1 + 4] = 255
-    page = np.where(ink_mask(top), 0, 255).astype(np.uint8)
-    # titles are big: read the band as it is and at half size
-    text = read_text(page) + "\n" + read_text(cv2.resize(page, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
-    flat = _norm(text)
-    for w in TITLE_WORDS:
-        if w in flat:
-            draft.title, draft.keywords = w, [w]
-            break
-    plain = unicodedata.normalize("NFKC", text).replace(" ", "")
-    for w in TITLE_WORDS:
-        plain = plain.replace(w, "\n")
-    m = (re.search(r"(?:株式会社|有限会社|\(株\)|\(有\))([^\s株有()]{2,8})", plain)
-         or re.search(r"([^\s()]{2,8})(?:株式会社|有限会社|\(株\)|\(有\))", plain))
-    if m:
-        company = re.split(r"製作所|工業|精機|電機|産業|商事|化成|金属|鉄工", m.group(1))[0] or m.group(1)
-        draft.keywords.append(company[:4])
-        draft.title = (m.group(0) + " " + draft.title).strip()
+    ink = ink_mask(top)
+    page = np.where(ink, 0, 255).astype(np.uint8)
+    # Each run of print on its own, as form recognition reads keywords (templates.match):
+    # a title and a company name on one line read as one ran together ('注文寺金城電機').
+    phrases = _phrase_texts(page, ink, dpi, read_text)
+    title = _title_word(phrases)
+    company = _company(t for _h, texts in phrases for t in texts)
+    if title is None or company is None:  # the band as it is and at half size
+        text = read_text(page) + "\n" + read_text(cv2.resize(page, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
+        title = title or next((w for w in TITLE_WORDS if w in _norm(text)), None)
+        company = company or _company([text])
+    if title:
+        draft.title, draft.keywords = title, [title]
+    if company:
+        full, short = company
+        draft.keywords.append(short)
+        draft.title = (full + " " + draft.title).strip()
     if len(draft.keywords) == 1 and draft.keywords[0] in TITLE_WORDS and band >= 0.3:
         draft.notes.append("only the title was read as a keyword: add the company name to match.keywords")
     if not draft.keywords and band < 0.3:
-        _find_keywords(gray, cells, draft, read_text, band=0.3)
+        _find_keywords(gray, cells, draft, read_text, dpi, band=0.3)
     elif not draft.keywords:
         draft.notes.append("no title or company name read: write match.keywords by hand")
+
+
+def _phrase_texts(page: np.ndarray, ink: np.ndarray, dpi: float, read_text, most: int = 10
+                  ) -> list[tuple[int, list[str]]]:
+    """(height, readings) of the band's tallest runs of print, each read at a few sizes."""
+    from faxflow.templates.match import _ocr_variants, _text_phrases
+
+    h, v = line_masks(ink, max(20, int(round(dpi * 0.4))))
+    out = []
+    for x0, y0, x1, y1 in _text_phrases(ink & ~(h | v), dpi)[:most]:
+        py, px = max(4, (y1 - y0) // 2), max(4, (y1 - y0) // 2)
+        img = page[max(0, y0 - py):y1 + py, max(0, x0 - px):x1 + px]
+        texts = [read_text(im) for im in _ocr_variants(img, True)]
+        out.append((y1 - y0, [t for t in texts if t and t.strip()]))
+    return out
+
+
+def _title_word(phrases: list[tuple[int, list[str]]]) -> str | None:
+    """The form's title word (注文書, 発注伝票...) as printed: one read exactly in a run of
+    print, tallest first; else the title word one character off (注文寺) in a run
+    clearly taller than the rest (a title, not the 注文日 label)."""
+    for _h, texts in phrases:
+        for t in texts:
+            hit = next((w for w in TITLE_WORDS if w in _norm(t)), None)
+            if hit:
+                return hit
+    from faxflow.templates.match import fuzzy_contains
+
+    heights = sorted(h for h, _ in phrases)
+    median = heights[len(heights) // 2] if heights else 0
+    for h, texts in phrases[:3]:
+        if h < 1.3 * median:
+            break
+        for t in texts:
+            n = _norm(t)
+            hit = next((w for w in sorted(TITLE_WORDS, key=len, reverse=True)  # 発注伝栗: 発注伝票, not 発注書
+                        if len(w) >= 3 and len(n) <= len(w) + 2 and fuzzy_contains(n, w)), None)
+            if hit:
+                return hit
+    return None
+
+
+def _company(texts) -> tuple[str, str] | None:
+    """(the company name as read, its distinctive part: the keyword) from the first
+    reading with 株式会社 / 有限会社 / (株) / (有) in it, or None."""
+    for text in texts:
+        plain = unicodedata.normalize("NFKC", text).replace(" ", "")
+        for w in TITLE_WORDS:
+            plain = plain.replace(w, "\n")
+        m = (re.search(r"(?:株式会社|有限会社|\(株\)|\(有\))([^\s株有()]{2,8})", plain)
+             or re.search(r"([^\s()]{2,8})(?:株式会社|有限会社|\(株\)|\(有\))", plain))
+        if m:
+            core = re.split(r"製作所|工業|精機|精工|電機|産業|商事|化成|金属|鉄工|機械", m.group(1))[0] or m.group(1)
+            return m.group(0), core[:4]
+    return None
 
 
 def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -> str:
@@ -295,7 +602,7 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
            "# Check every box: faxflow templates preview " + name + " (and --scan a_real_fax.tif);",
            "# then set patterns (part numbers), hints (handwritten columns: auto) and required fields.",
            f"name: {name}",
-           f"title: {q(draft.title or name)}",
+           f"title: {q(' '.join((draft.title or name).split()))}",
            f"kind: {draft.kind}",
            "reference:",
            f"  image: {image_name}",
@@ -305,7 +612,11 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
     if draft.header:
         out.append("fields:")
         for hname, type_, extra, (x0, y0, x1, y1), label in draft.header:
-            todo = "; TODO pattern, e.g. '^\\d{6}$'" if type_ == "part_number" else ""
+            label = " ".join(label.split())  # one comment line
+            shape = re.search(r"its shape: ('[^']*')", label)
+            todo = ("; TODO pattern, e.g. " + (shape.group(1) if shape else "'^\\d{6}$'")
+                    if type_ == "part_number" else "")
+            label = re.sub(r"; its shape: '[^']*'", "", label)
             out.append(f"  {hname + ':':11s} {{box: [{x0}, {y0}, {x1}, {y1}], type: {type_}{extra}}}"
                        f"   # label: {label}{todo}")
     if draft.table_box is not None:
@@ -321,7 +632,9 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
             out.append(f"    key: {key}")
         out.append("    columns:")
         for cname, type_, extra, (cx0, cx1), label in draft.columns:
-            todo = "; TODO pattern: what a code looks like, e.g. '^[A-Z]{2}-\\d{4}$'" if type_ == "part_number" else ""
+            label = " ".join(label.split())
+            todo = ("; TODO pattern: what a code looks like, e.g. '^[A-Z]{2}-\\d{4}$'"
+                    if type_ == "part_number" and "pattern:" not in extra else "")
             out.append(f"      {cname + ':':12s} {{x: [{cx0}, {cx1}], type: {type_}{extra}}}   # title: {label}{todo}")
     checks = []
     names = {c[0] for c in draft.columns}
@@ -338,5 +651,5 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
     if draft.kind == "ledger" and "year" in {h[0] for h in draft.header}:
         out.append("year_from: year")
     for note in draft.notes:
-        out.append(f"# NOTE: {note}")
+        out.append("# NOTE: " + " ".join(note.split()))
     return "\n".join(out) + "\n"
