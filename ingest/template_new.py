@@ -71,7 +71,7 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
         more.append(PPOCREngine().read_line)
     except (ImportError, OSError):
         pass
-    code_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/."
+    code_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/.,"
     draft = build_draft(page.image, float(page.dpi), lambda im: engine.recognize(im, lang="jpn", psm=6).text,
                         tuple(more), lambda im: engine.recognize(im, lang="eng", psm=7, whitelist=code_chars).text)
     turned = [n for n in page.notes if str(n).startswith("rotated-")]

@@ -38,13 +38,15 @@ Box = tuple[int, int, int, int]
 # (name, type, extra YAML keys, label words); the first entry whose word is in the label wins
 COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("part_no", "part_number", "", ("品番", "部品番号", "品目番号", "品目コード", "部品コード", "型番", "品番号",
-                                   "コード", "図番")),
-    ("description", "text", "", ("品名", "品目", "名称", "規格", "仕様", "摘要", "内容")),
-    ("unit_price", "money", "", ("単価",)),
-    ("amount", "money", "", ("金額", "小計")),
-    ("quantity", "quantity", ", hint: auto, min: 1", ("数量", "個数", "発注数", "注文数", "入数")),
-    ("unit", "text", ", allowed: [個, 本, 枚, 箱, 式, 台, 組, 袋, 巻, 缶, kg, m]", ("単位",)),
-    ("due_date", "date", ", hint: auto", ("納期", "納入日", "納品日", "納入期日", "希望日")),
+                                   "コード", "図番", "型式", "商品番号", "partno", "itemno")),
+    ("description", "text", "", ("品名", "品目", "名称", "規格", "仕様", "摘要", "内容", "件名", "description",
+                                 "item")),
+    ("unit_price", "money", "", ("単価", "unitprice", "price")),
+    ("amount", "money", "", ("金額", "小計", "amount")),
+    ("quantity", "quantity", ", hint: auto, min: 1", ("数量", "個数", "発注数", "注文数", "入数", "qty", "quantity")),
+    ("unit", "text", ", allowed: [個, 本, 枚, 箱, 式, 台, 組, 袋, 巻, 缶, kg, m]", ("単位", "unit")),
+    ("due_date", "date", ", hint: auto", ("納期", "納入日", "納品日", "納入期日", "希望日", "納入期限", "お届け日",
+                                         "duedate", "delivery")),
     ("in_qty", "quantity", ", hint: auto", ("入庫", "受入")),
     ("out_qty", "quantity", ", hint: auto", ("出庫", "払出")),
     ("balance", "quantity", ", hint: auto", ("残高", "在庫", "残数")),
@@ -55,11 +57,14 @@ COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
 ROW_NUMBER_WORDS = ("no", "番号", "#", "行")  # the printed row number column: not read
 HEADER_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("order_no", "part_number", ", required: true", ("注文番号", "注文no", "注文書no", "発注番号", "発注no",
-                                                     "発注書no", "注文書番号", "伝票番号", "伝票no")),
-    ("order_date", "date", ", required: true", ("注文日", "発注日", "発行日", "注文年月日", "発注年月日", "日付")),
-    ("buyer", "text", "", ("御社名", "発注者", "注文者", "発注元", "会社名", "貴社名")),
-    ("total", "money", "", ("合計", "総額", "総合計")),
-    ("due_date", "date", ", hint: auto", ("納期", "納入日", "希望納期")),
+                                                     "発注書no", "注文書番号", "伝票番号", "伝票no", "受注番号",
+                                                     "オーダーno", "orderno", "pono")),
+    ("order_date", "date", ", required: true", ("注文日", "発注日", "発行日", "注文年月日", "発注年月日", "日付",
+                                                "orderdate")),
+    ("buyer", "text", "", ("御社名", "発注者", "注文者", "発注元", "会社名", "貴社名", "得意先", "お客様名", "依頼主",
+                           "customer")),
+    ("total", "money", "", ("合計", "総額", "総合計", "総計", "total")),
+    ("due_date", "date", ", hint: auto", ("納期", "納入日", "希望納期", "納品日", "納入期限", "お届け日")),
     ("delivery_place", "text", "", ("納入場所", "納品場所", "納入先", "送り先")),
     ("year", "integer", ", hint: auto, min: 2000, max: 2099", ("年度", "年")),
     ("part_no", "part_number", "", ("品番", "部品番号", "型番")),  # a ledger page kept per part
@@ -200,7 +205,12 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
         c.label = _read_label(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_text, read_more)
     if not cells:
         draft.notes.append("no ruled cells found: draw the boxes by hand (see docs/templates.md)")
-    _find_table(cells, draft, dpi)
+    reread = None
+    if read_code is not None:
+        def reread(c: Cell) -> str:
+            x0, y0, x1, y1 = c.box
+            return _read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_code, 24)
+    _find_table(cells, draft, dpi, reread)
     _part_patterns(draft, ink, read_code, dpi)
     _find_header(cells, draft, ink, read_text, read_more)
     _header_from_values(cells, draft, gray.shape[0])
@@ -210,7 +220,8 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
     return draft
 
 
-def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
+def _find_table(cells: list[Cell], draft: Draft, dpi: float, reread=None) -> None:
+    """``reread(cell)``: the cell's value read as a code or number (filled forms)."""
     # rows of cells: cells whose vertical extents overlap strongly
     best = None
     for c in cells:
@@ -256,7 +267,7 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float) -> None:
         used.add(name)
         cols.append((name, type_, extra, (hcell.box[0], hcell.box[2]), hcell.label))
         col_runs.append(run)
-    _columns_from_values(cols, col_runs, draft)
+    _columns_from_values(cols, col_runs, draft, reread)
     counts = [len(r) for r in body_rows if r]
     if not counts or max(counts) < 1:
         draft.notes.append("column titles found but no rows below them")
@@ -281,11 +292,12 @@ def _value_kind(text: str) -> str | None:
     t = unicodedata.normalize("NFKC", text or "").replace(" ", "").strip()
     if not t:
         return None
-    if re.fullmatch(r"\d{1,2}/\d{1,2}|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|(\d{4}|[RH令平]\D{0,2}\d{1,2})年\d{1,2}月\d{1,2}日", t):
+    if re.fullmatch(r"\d{1,2}/\d{1,2}|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}|(\d{4}|[RH令平]\D{0,2}\d{1,2})年\d{1,2}月\d{1,2}日", t) \
+            or re.fullmatch(r"[RHS]\d{1,2}[./]\d{1,2}[./]\d{1,2}", t):  # R7.5.9
         return "date"
     if t in UNITS:
         return "unit"
-    if re.fullmatch(r"[¥\\]?\d{1,3}(,\d{3})+|[¥\\]?\d+", t):
+    if _number(t) is not None:
         return "number"
     if re.fullmatch(r"[A-Z0-9][A-Z0-9\-/.]{2,}", t) and re.search(r"\d", t):
         return "code"
@@ -294,9 +306,12 @@ def _value_kind(text: str) -> str | None:
     return "text"
 
 
-def _number(text: str) -> int | None:
-    t = re.sub(r"[¥\\,\s]", "", unicodedata.normalize("NFKC", text or ""))
-    return int(t) if t.isdigit() else None
+def _number(text: str) -> float | None:
+    """A number as printed on a filled form: 1,250, ¥1,250, 17.8; a FAX turns commas into
+    points, so a point before exactly three digits (1.250) separates thousands."""
+    t = re.sub(r"[¥\\\s]", "", unicodedata.normalize("NFKC", text or ""))
+    t = re.sub(r"[.,](?=\d{3}(?!\d))", "", t)
+    return float(t) if re.fullmatch(r"\d+(\.\d+)?", t) else None
 
 
 def _shape(text: str) -> str:
@@ -336,45 +351,76 @@ def code_pattern(values: list[str], min_values: int = 3) -> str | None:
     return "^" + (chosen[0] if len(chosen) == 1 else "(" + "|".join(chosen) + ")") + "$"
 
 
-def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft) -> None:
+def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft, reread=None) -> None:
     """On a filled form (no blank at hand), name columns whose titles did not read from
     the values in their cells: dates are the due date, units the unit, codes the part
-    number; a number column is the one of quantity / unit price / amount that is missing
-    when quantity x unit price = amount holds on the rows."""
+    number, 1, 2, 3... in the first column the printed row number (dropped, as a titled
+    'No.' column is); of
+    the number columns, those for which quantity x unit price = amount holds on the most
+    rows (at least two; the quantity printed left of the unit price) are those three."""
+    import itertools
     from collections import Counter
 
-    kinds = []
-    for run in runs:
-        ks = [k for k in (_value_kind(c.label) for c in run) if k]
+    roles = {"quantity": ("quantity", ", hint: auto, min: 1"), "unit_price": ("money", ""), "amount": ("money", "")}
+
+    def kind_of(values: list[str]) -> str | None:
+        ks = [k for k in map(_value_kind, values) if k]
         top = Counter(ks).most_common(1)
-        kinds.append(top[0][0] if top and top[0][1] >= max(2, 0.6 * len(ks)) else None)
+        return top[0][0] if top and top[0][1] >= max(2, 0.6 * len(ks)) else None
+
+    values = [[c.label for c in run] for run in runs]
+    kinds = [kind_of(v) for v in values]
+    for i, c in enumerate(cols):
+        # the Japanese read garbles digits on a FAX: unnamed and number columns are read
+        # again as codes / numbers (``reread``: letters, digits and - / . , only)
+        if reread is not None and (c[0].startswith("col") or c[0] in roles):
+            again = [reread(d) if d.label else "" for d in runs[i]]
+            k = kind_of(again)
+            if k in ("number", "code", "date") or c[0] in roles or sum(_number(v) is not None for v in again) >= 3:
+                values[i], kinds[i] = again, k
+    for i in reversed(range(len(cols))):
+        numbers = [(r, n) for r, n in enumerate(map(_number, values[i])) if n is not None]
+        hits = sum(n == r + 1 for r, n in numbers)
+        if i == 0 and cols[i][0].startswith("col") and hits >= 3 and hits >= 0.5 * len(numbers):
+            draft.notes.append(f"column {cols[i][4]!r} holds the row numbers: not read")
+            del cols[i], runs[i], kinds[i], values[i]
     used = {c[0] for c in cols}
     by_kind = {"date": ("due_date", "date", ", hint: auto"),
                "unit": ("unit", "text", ", allowed: [" + ", ".join(UNITS) + "]"),
                "code": ("part_no", "part_number", "")}
-    money = {"quantity": ("quantity", ", hint: auto, min: 1"), "unit_price": ("money", ""), "amount": ("money", "")}
     for i, (name, type_, extra, xr, label) in enumerate(cols):
-        if not name.startswith("col"):
-            continue
-        new = None
-        if kinds[i] in by_kind and by_kind[kinds[i]][0] not in used:
+        if name.startswith("col") and kinds[i] in by_kind and by_kind[kinds[i]][0] not in used:
             new = by_kind[kinds[i]]
-        elif kinds[i] == "number":
-            missing = [m for m in money if m not in used]
-            known = {c[0]: j for j, c in enumerate(cols) if c[0] in money}
-            if len(missing) == 1 and len(known) == 2:
-                j = dict(known, **{missing[0]: i})
-                rows = min(len(runs[k]) for k in j.values())
-                fits = sum(1 for r in range(rows)
-                           if None not in (q := _number(runs[j["quantity"]][r].label),
-                                           p := _number(runs[j["unit_price"]][r].label),
-                                           a := _number(runs[j["amount"]][r].label)) and q * p == a)
-                if fits >= 2:
-                    new = (missing[0], *money[missing[0]])
-        if new is not None:
             used.add(new[0])
             cols[i] = (new[0], new[1], new[2], xr, label)
             draft.notes.append(f"column {label!r}: taken for {new[0]} from the values in it: check")
+    if all(r in used for r in roles):
+        return
+    numeric = [i for i, c in enumerate(cols) if c[0] in roles or (c[0].startswith("col") and kinds[i] == "number")]
+
+    def fits(q: int, p: int, a: int) -> int:
+        n = 0
+        for tq, tp, ta in zip(values[q], values[p], values[a]):
+            vq, vp, va = _number(tq), _number(tp), _number(ta)
+            n += None not in (vq, vp, va) and va > 0 and abs(vq * vp - va) < 0.01 * va
+        return n
+
+    scored = []
+    for trio in itertools.permutations(numeric, 3):
+        if any(cols[x][0] in roles and cols[x][0] != role for x, role in zip(trio, roles)):
+            continue  # a column named by its title keeps its name
+        if cols[trio[0]][3][0] > cols[trio[1]][3][0]:
+            continue  # q x p = p x q: the quantity is the one printed first
+        scored.append((fits(*trio), trio))
+    scored.sort(reverse=True)
+    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return
+    for x, role in zip(scored[0][1], roles):
+        if cols[x][0] != role:
+            label = cols[x][4]
+            cols[x] = (role, *roles[role], cols[x][3], label)
+            draft.notes.append(f"column {label!r}: taken for {role} (quantity x unit price = amount "
+                               f"on {scored[0][0]} rows): check")
 
 
 def _part_patterns(draft: Draft, ink: np.ndarray, read_code, dpi: float) -> None:
@@ -443,12 +489,15 @@ def _read_label(ink: np.ndarray, box: Box, read_text, read_more=()) -> str:
 def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text, read_more=()) -> None:
     tb = draft.table_box
     used_boxes: set[Box] = set()
+    # the year box is a ledger's ([ 2026 ] 年度); on an order form a label with 年 in it
+    # is a misread date label (the order date says its year)
+    order = bool(draft.columns) and not ({c[0] for c in draft.columns} & LEDGER_COLUMNS)
     for c in sorted(cells, key=lambda c: (c.box[1], c.box[0])):
         if tb is not None and c.box[3] >= tb[1] - 0.5 * draft.pitch and c.box[3] <= tb[3] + 2 \
                 and c.box[0] >= tb[0] - 2 and c.box[2] <= tb[2] + 2:
             continue  # inside the table or its row of titles
         hit = _lookup(c.label, HEADER_WORDS) or _lookup(c.label, HEADER_WORDS, near=True)
-        if hit is None or hit[0] in {h[0] for h in draft.header}:
+        if hit is None or hit[0] in {h[0] for h in draft.header} or (hit[0] == "year" and order):
             continue
         # the box is the cell to the right: empty on a blank form, holding the value
         # (no label word) on a filled one
@@ -472,7 +521,7 @@ def _find_header(cells: list[Cell], draft: Draft, ink: np.ndarray, read_text, re
                        and _overlap((right[1], right[3]), (d.box[1], d.box[3])) > 0.5 for d in cells):
                 label = _read_box(ink, right, read_text)
                 hit = _lookup(label, [w for w in HEADER_WORDS if w[0] == "year"])  # only a year reads so
-        if hit is None or hit[0] in {x[0] for x in draft.header}:
+        if hit is None or hit[0] in {x[0] for x in draft.header} or (hit[0] == "year" and order):
             continue
         draft.header.append((*hit, c.box, label))
 
@@ -491,7 +540,7 @@ def _header_from_values(cells: list[Cell], draft: Draft, page_h: int) -> None:
         if c.box[3] > limit or c.box in boxes or _known(c.label):
             continue
         kind = _value_kind(c.label)
-        if kind == "date" and not re.search(r"年|\d{4}", unicodedata.normalize("NFKC", c.label)):
+        if kind == "date" and not re.search(r"年|\d{4}|^[RHS]\d", unicodedata.normalize("NFKC", c.label).strip()):
             continue  # an order date has its year
         name = wanted.get(kind or "")
         if name is None or name in have:

@@ -215,3 +215,36 @@ def test_unnamed_number_column_named_by_the_arithmetic():
              ("amount", "money", "", (2, 3), "金額")]
     _columns_from_values(wrong, [run("9", "21"), run("7", "8"), run("5,328", "14,322")], Draft())
     assert wrong[1][0] == "col2"  # the products do not fit: left for the helper to name
+
+
+def test_number_columns_named_when_no_title_read():
+    """A dithered FAX: none of 数量 / 単価 / 金額 read, the row numbers misread in places,
+    1,250 printed as 1.250 and a unit price of 17.8. The products name all three, and
+    the first column, 1 2 . 4 . 6, is the row number."""
+    from faxflow.ocr.scaffold import Cell, Draft, _columns_from_values
+
+    def run(*values):
+        return [Cell((0, i, 1, i + 1), v) for i, v in enumerate(values)]
+
+    cols = [("col1", "text", "", (0, 1), "Ne"), ("part_no", "part_number", "", (1, 2), "品番"),
+            ("col3", "text", "", (2, 3), ""), ("col4", "text", "", (3, 4), ""),
+            ("col5", "text", "", (4, 5), "金期")]
+    runs = [run("1", "2", "X", "4", "", "6"), run("A-1", "B-2", "C-3", "", "", ""),
+            run("56", "1", "900", "", "", ""), run("1.250", "72.570", "17.8", "", "", ""),
+            run("70.000", "72,570", "16,020", "", "", "")]
+    draft = Draft()
+    _columns_from_values(cols, runs, draft)
+    assert [c[0] for c in cols] == ["part_no", "quantity", "unit_price", "amount"]
+    assert any("row numbers" in n for n in draft.notes)
+
+
+@pytest.mark.parametrize("label, table, name", [
+    ("Unit Price", "column", "unit_price"), ("Qty", "column", "quantity"), ("Part No.", "column", "part_no"),
+    ("納入期限", "column", "due_date"), ("金額(税抜)", "column", "amount"), ("No.", "column", None),
+    ("受注番号", "header", "order_no"), ("得意先", "header", "buyer"), ("総計", "header", "total"),
+])
+def test_more_titles_are_known(label, table, name):
+    from faxflow.ocr.scaffold import COLUMN_WORDS, HEADER_WORDS, _lookup
+
+    hit = _lookup(label, COLUMN_WORDS if table == "column" else HEADER_WORDS)
+    assert (hit[0] if hit else None) == name
