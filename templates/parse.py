@@ -762,6 +762,9 @@ _TRAILING_MARK = re.compile(r"\s+[.,'`・。、]+$")  # 'ウエス .': a speck a
 _LONE_MARK = re.compile(r"(?<=\S)\s+[.,'`]+(?=\s+\S)")  # '山田製作所 . 本社': one between words
 _JP = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _END_MARK = re.compile(r"(?<=[0-9A-Za-z])[.,'`]$")  # 'ナット M12.': a speck right after
+_LEADING_MARK = re.compile(r"^[.,'`・。、]+\s*(?=\S)")  # '・治具製作': a speck before the text
+# 'ベアリング・6305DDU': a speck where a space was, between a katakana word and a code
+_KATAKANA_CODE_DOT = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])\s*・\s*(?=[0-9A-Za-z])")
 
 
 def _lone_character(s: str) -> bool:
@@ -777,11 +780,13 @@ def _lone_character(s: str) -> bool:
 
 def _stray_marks_removed(s: str) -> str:
     """Free text without the specks a FAX adds that Tesseract reads as marks: one apart
-    at the end or between two words, and (in Japanese text, which ends without a Latin
-    full stop) one right after a last letter or digit. The caller flags the value
+    at the end or between two words, one before the text, a ・ between a katakana word
+    and a code (where the space was: 'ベアリング・6305DDU'), and (in Japanese text, which
+    ends without a Latin full stop) one right after a last letter or digit. The caller flags the value
     (``marks_removed``): shown for review, never dropped silently. Both silent errors of
-    a never-seen-forms eval (seed 771207) were such a '.'."""
-    out = s
+    a never-seen-forms eval (seed 771207) were such a '.', those of seeds 20261207 and
+    20261208 such a ・."""
+    out = _KATAKANA_CODE_DOT.sub(" ", _LEADING_MARK.sub("", s))
     m = _TRAILING_MARK.search(out)
     if m is not None and m.start() > 0:
         out = out[:m.start()]

@@ -578,6 +578,9 @@ def test_a_lone_kana_or_symbol_in_free_text_is_flagged(raw, flagged):
     ("株式会社山田製作所 . 本社工場", "株式会社山田製作所本社工場", True),  # one apart between words
     ("六角 ナット M12.", "六角ナット M12", True),  # right after the last digit of Japanese text
     ("品名・規格", "品名・規格", False),     # a middle dot between words is text
+    ("・ 治 具 製 作", "治具製作", True),     # a speck before the text read as a middle dot
+    ("ベアリング・6305DDU", "ベアリング 6305DDU", True),  # ... where the space was
+    ("ボルト・ナット", "ボルト・ナット", False),  # between two katakana words it is text
     ("No.", "No.", False),                 # Latin text may end with a full stop
     (".", ".", False),                     # nothing but the mark: left to the other checks
 ])
