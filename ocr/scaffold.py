@@ -42,7 +42,7 @@ COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("description", "text", "", ("品名", "品目", "名称", "規格", "仕様", "摘要", "内容", "件名", "description",
                                  "item")),
     ("unit_price", "money", "", ("単価", "unitprice", "price")),
-    ("amount", "money", "", ("金額", "小計", "amount")),
+    ("amount", "money", "", ("金額", "小計", "合計", "amount")),
     ("quantity", "quantity", ", hint: auto, min: 1", ("数量", "個数", "発注数", "注文数", "入数", "qty", "quantity")),
     ("unit", "text", ", allowed: [個, 本, 枚, 箱, 式, 台, 組, 袋, 巻, 缶, kg, m]", ("単位", "unit")),
     ("due_date", "date", ", hint: auto", ("納期", "納入日", "納品日", "納入期日", "希望日", "納入期限", "お届け日",

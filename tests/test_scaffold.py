@@ -240,7 +240,8 @@ def test_number_columns_named_when_no_title_read():
 
 @pytest.mark.parametrize("label, table, name", [
     ("Unit Price", "column", "unit_price"), ("Qty", "column", "quantity"), ("Part No.", "column", "part_no"),
-    ("納入期限", "column", "due_date"), ("金額(税抜)", "column", "amount"), ("No.", "column", None),
+    ("納入期限", "column", "due_date"), ("金額(税抜)", "column", "amount"), ("合計(円)", "column", "amount"),
+    ("No.", "column", None),
     ("受注番号", "header", "order_no"), ("得意先", "header", "buyer"), ("総計", "header", "total"),
 ])
 def test_more_titles_are_known(label, table, name):
