@@ -150,7 +150,13 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
     ink = ink_mask(to_gray(gray))
     min_len = max(20, int(round(dpi * 0.15)))  # 3.8 mm
     h, v = line_masks(ink, min_len)
-    lines = cv2.dilate((h | v | _broken_ruling(ink, dpi)).astype(np.uint8), np.ones((3, 3), np.uint8))
+    h, v = _ruled(h, v, dpi), _ruled(v, h, dpi)
+    bh, bv = _broken_ruling(ink, dpi)
+    # joined pieces that are no border (strokes of a bold title at one height) meet no
+    # ruling at their ends; 20 mm and longer they are kept anyway
+    h, v = h | _ruled(bh, v | bv, dpi, 0.8), v | _ruled(bv, h | bh, dpi, 0.8)
+    h, v = _snapped(h, v, dpi, horizontal=True), _snapped(v, h, dpi, horizontal=False)
+    lines = cv2.dilate((h | v).astype(np.uint8), np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats((lines == 0).astype(np.uint8), connectivity=4)
     H, W = gray.shape[:2]
     min_w, min_h = int(dpi * 0.12), int(dpi * 0.1)
@@ -161,28 +167,103 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
             continue  # the paper around the form
         if w < min_w or hh < min_h or w > 0.95 * W or hh > 0.5 * H:
             continue
-        if area < 0.85 * w * hh:
+        if area < 0.85 * w * hh and _outline_area(labels[y:y + hh, x:x + w] == k) < 0.85 * w * hh:
             continue  # not a rectangle (text between lines, a ragged region)
         cells.append(Cell((int(x), int(y), int(x + w), int(y + hh))))
     return cells
 
 
-def _broken_ruling(ink: np.ndarray, dpi: float) -> np.ndarray:
-    """Ruling a FAX broke into dashes (a thresholded light line): pieces of line at least
-    1.5 mm long, joined across gaps of up to 4 mm, kept where the joined line is at
-    least 10 mm long and no thicker than a line (text strokes joined stay short)."""
-    piece, gap = max(5, int(round(dpi * 0.06))), max(3, int(round(dpi * 0.15)))
+def _ruled(lines: np.ndarray, across: np.ndarray, dpi: float, long_in: float = 0.4) -> np.ndarray:
+    """The pieces of ``lines`` that are ruling: ``long_in`` inches (10 mm) or longer, or
+    meeting a line of ``across`` at both ends (a short cell border). A bold value's
+    strokes (旭産業, dithered) make short runs of ink as long as a border, but they meet
+    no ruling."""
+    long_ = int(round(dpi * long_in))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return lines
+    near = cv2.dilate(across.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    keep = np.zeros(n, bool)
+    for k in range(1, n):
+        x, y, w, hh, _a = stats[k]
+        if max(w, hh) >= long_:
+            keep[k] = True
+            continue
+        part = labels[y:y + hh, x:x + w] == k
+        ys, xs = np.nonzero(part)
+        if w >= hh:  # a horizontal piece: its leftmost and rightmost pixels
+            ends = [(ys[xs.argmin()], xs.min()), (ys[xs.argmax()], xs.max())]
+        else:
+            ends = [(ys.min(), xs[ys.argmin()]), (ys.max(), xs[ys.argmax()])]
+        keep[k] = all(near[y + ey, x + ex] for ey, ex in ends)
+    return keep[labels] & lines
+
+
+def _snapped(lines: np.ndarray, across: np.ndarray, dpi: float, *, horizontal: bool) -> np.ndarray:
+    """``lines`` with each piece drawn on to the first line of ``across`` within 8 mm past
+    either end: a FAX loses the last part of a box's border before the corner, and the
+    cell then leaks into the page around it."""
+    reach, band = int(round(dpi * 0.3)), 2
+    out = lines.copy()
+    src, other = (lines, across) if horizontal else (lines.T, across.T)
+    dst = out if horizontal else out.T  # a view: drawing into it draws into ``out``
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(src.astype(np.uint8), connectivity=8)
+    W = src.shape[1]
+    for k in range(1, n):
+        x, y, w, hh, _a = stats[k]
+        if w < 3 * hh or w < dpi * 0.4:
+            continue  # not a line along this direction, or a short piece (a stroke?)
+        part = labels[y:y + hh, x:x + w] == k
+        ys, xs = np.nonzero(part)
+        for ex, step in ((xs.min(), -1), (xs.max(), 1)):
+            ey = y + int(np.median(ys[xs == ex]))
+            lo, hi = max(0, ey - band), ey + band + 1
+            x0 = x + ex
+            if other[lo:hi, max(0, x0 - 3):x0 + 4].any():
+                continue  # it meets its corner already
+            span = range(x0 + step, int(np.clip(x0 + step * reach, -1, W)), step)
+            for xx in span:
+                if src[lo:hi, xx].any():
+                    break  # the line goes on (a piece of it, or another)
+                if other[lo:hi, xx].any():
+                    a, b = sorted((x0, xx))
+                    dst[max(0, ey - 1):ey + 2, a:b + 1] = True
+                    break
+    return out
+
+
+def _outline_area(mask: np.ndarray) -> float:
+    """Area inside a region's outer outline: a cell's white region with the print of a
+    filled-in value (holes in it) counted whole."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return max((cv2.contourArea(c) for c in contours), default=0.0)
+
+
+def _broken_ruling(ink: np.ndarray, dpi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ruling a FAX broke into dashes (a thresholded or dithered light line), horizontal
+    and vertical: pieces of line at least 1.5 mm long joined across gaps of up to 7.5 mm
+    (4 mm down: a column's numbers, right-aligned row under row, are ~4 mm apart),
+    kept where the joined line is at least 10 mm long, no thicker than a line and mostly
+    ink (60%: strokes of a line of text at one height, joined, are mostly gaps)."""
+    piece, gap = max(5, int(round(dpi * 0.06))), max(3, int(round(dpi * 0.3)))
+    vgap = max(3, int(round(dpi * 0.15)))  # numbers right-aligned row under row stack their strokes
     long_, thick = int(round(dpi * 0.4)), max(3, int(round(dpi * 0.03)))
     h, v = line_masks(ink, piece)
-    out = np.zeros(ink.shape, bool)
-    for mask, kernel, along in ((h, (1, gap), 2), (v, (gap, 1), 3)):
+    out = []
+    for mask, kernel, along in ((h, (1, gap), 2), (v, (vgap, 1), 3)):
         joined = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(kernel, np.uint8))
         n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
         across = 3 if along == 2 else 2
         keep = np.zeros(n, bool)
         keep[1:] = (stats[1:, along] >= long_) & (stats[1:, across] <= thick + 0.02 * stats[1:, along])
-        out |= keep[labels]
-    return out
+        if keep.any():  # how much of each joined line is ink along its length
+            axis = 0 if along == 2 else 1
+            for k in np.flatnonzero(keep):
+                x, y, w, hh, _a = stats[k]
+                covered = (mask[y:y + hh, x:x + w] & (labels[y:y + hh, x:x + w] == k)).any(axis=axis)
+                keep[k] = covered.mean() >= 0.6
+        out.append(keep[labels])
+    return out[0], out[1]
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> float:
@@ -220,6 +301,33 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
     return draft
 
 
+def _cells_under(head: Cell, cells: list[Cell], top: int, tol: int = 6) -> list[Cell]:
+    """The cells below ``top`` in the column of ``head``, those of one row that split the
+    column (a quantity column ruled into a narrow and a wide part, comb boxes) joined
+    into one cell."""
+    x0, x1 = head.box[0] - tol, head.box[2] + tol
+    inside = sorted((d for d in cells if d.box[1] >= top - 2 and d.box[0] >= x0 and d.box[2] <= x1),
+                    key=lambda d: (d.box[1], d.box[0]))
+    rows: list[list[Cell]] = []
+    for d in inside:
+        for r in rows:
+            if _overlap((r[0].box[1], r[0].box[3]), (d.box[1], d.box[3])) > 0.8:
+                r.append(d)
+                break
+        else:
+            rows.append([d])
+    out = []
+    for r in rows:
+        if len(r) == 1:
+            out.append(r[0])
+            continue
+        box = (min(d.box[0] for d in r), min(d.box[1] for d in r), max(d.box[2] for d in r), max(d.box[3] for d in r))
+        out.append(Cell(box, " ".join(d.label for d in sorted(r, key=lambda d: d.box[0]) if d.label)))
+    # cells overlapping the column only in part (a neighbour's) are not its cells
+    return out + [d for d in cells if d.box[1] >= top - 2 and d not in inside
+                  and _overlap((head.box[0], head.box[2]), (d.box[0], d.box[2])) > 0.8]
+
+
 def _find_table(cells: list[Cell], draft: Draft, dpi: float, reread=None) -> None:
     """``reread(cell)``: the cell's value read as a code or number (filled forms)."""
     # rows of cells: cells whose vertical extents overlap strongly
@@ -242,9 +350,8 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float, reread=None) -> Non
     cols, col_runs = [], []
     for i, hcell in enumerate(heads):
         label_n = _norm(hcell.label)
-        below = sorted((d for d in cells if d.box[1] >= top - 2 and _overlap((hcell.box[0], hcell.box[2]),
-                                                                              (d.box[0], d.box[2])) > 0.8
-                        and abs((d.box[2] - d.box[0]) - (hcell.box[2] - hcell.box[0])) < 0.25 * (hcell.box[2] - hcell.box[0])),
+        below = sorted((d for d in _cells_under(hcell, cells, top)
+                        if abs((d.box[2] - d.box[0]) - (hcell.box[2] - hcell.box[0])) < 0.25 * (hcell.box[2] - hcell.box[0])),
                        key=lambda d: d.box[1])
         # stop at the first gap: the cells of the table are stacked without one
         run = []
@@ -413,14 +520,52 @@ def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft, rerea
             continue  # q x p = p x q: the quantity is the one printed first
         scored.append((fits(*trio), trio))
     scored.sort(reverse=True)
-    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+    if scored and scored[0][0] >= 2 and (len(scored) == 1 or scored[1][0] < scored[0][0]):
+        for x, role in zip(scored[0][1], roles):
+            if cols[x][0] != role:
+                label = cols[x][4]
+                cols[x] = (role, *roles[role], cols[x][3], label)
+                draft.notes.append(f"column {label!r}: taken for {role} (quantity x unit price = amount "
+                                   f"on {scored[0][0]} rows): check")
+    else:
+        _by_position(cols, kinds, values, draft)
+
+
+def _by_position(cols: list, kinds: list, values: list[list[str]], draft: Draft) -> None:
+    """The order Japanese order sheets print their columns in, 数量 [単位] 単価 金額, names
+    what the values could not (a handwritten quantity spoils the products), reading
+    leftwards from the amount: an unnamed number column just left of it is the unit
+    price; an unnamed narrow column of one- or two-character values left of that is the
+    unit; the unnamed column left of those is the quantity. Each guess is a NOTE."""
+    names = [c[0] for c in cols]
+    if "amount" not in names:
         return
-    for x, role in zip(scored[0][1], roles):
-        if cols[x][0] != role:
-            label = cols[x][4]
-            cols[x] = (role, *roles[role], cols[x][3], label)
-            draft.notes.append(f"column {label!r}: taken for {role} (quantity x unit price = amount "
-                               f"on {scored[0][0]} rows): check")
+    widths = sorted(c[3][1] - c[3][0] for c in cols)
+    median = widths[len(widths) // 2]
+    keyed = [j for j, n in enumerate(names) if n in ("part_no", "description")]
+    filled = {r for j in keyed for r, v in enumerate(values[j]) if v.strip()}  # rows with an order line
+
+    def take(i: int, name: str, type_: str, extra: str, why: str) -> None:
+        cols[i] = (name, type_, extra, cols[i][3], cols[i][4])
+        names[i] = name
+        draft.notes.append(f"column {cols[i][4]!r}: taken for {name} ({why}): check")
+
+    def unnamed(i: int) -> bool:
+        return 0 <= i < len(cols) and names[i].startswith("col")
+
+    p = names.index("amount") - 1
+    if "unit_price" not in names and unnamed(p) and kinds[p] == "number":
+        take(p, "unit_price", "money", "", "numbers left of the amount")
+    if "unit_price" not in names:
+        return
+    u = names.index("unit_price") - 1
+    short = [v for r, v in enumerate(values[u]) if v.strip() and (not filled or r in filled)] if u >= 0 else []
+    if "unit" not in names and unnamed(u) and cols[u][3][1] - cols[u][3][0] < 0.7 * median and short \
+            and all(len(v.replace(" ", "")) <= 2 for v in short):
+        take(u, "unit", "text", ", allowed: [" + ", ".join(UNITS) + "]", "narrow, left of the unit price")
+    q = u - 1 if 0 <= u < len(names) and names[u] == "unit" else u
+    if "quantity" not in names and unnamed(q):
+        take(q, "quantity", "quantity", ", hint: auto, min: 1", "left of the unit price")
 
 
 def _part_patterns(draft: Draft, ink: np.ndarray, read_code, dpi: float) -> None:

@@ -213,8 +213,13 @@ def test_unnamed_number_column_named_by_the_arithmetic():
     assert [c[0] for c in cols] == ["quantity", "unit_price", "amount", "unit"]
     wrong = [("quantity", "quantity", "", (0, 1), "数量"), ("col2", "text", "", (1, 2), "?"),
              ("amount", "money", "", (2, 3), "金額")]
-    _columns_from_values(wrong, [run("9", "21"), run("7", "8"), run("5,328", "14,322")], Draft())
-    assert wrong[1][0] == "col2"  # the products do not fit: left for the helper to name
+    draft = Draft()
+    _columns_from_values(wrong, [run("9", "21"), run("7", "8"), run("5,328", "14,322")], draft)
+    # the products do not fit: named by where it is printed, and the NOTE says so
+    assert wrong[1][0] == "unit_price" and any("left of the amount" in n for n in draft.notes)
+    lost = [("quantity", "quantity", "", (0, 1), "数量"), ("col2", "text", "", (1, 2), "?")]
+    _columns_from_values(lost, [run("9", "21"), run("7", "8")], Draft())
+    assert lost[1][0] == "col2"  # no amount to go by: left for the helper to name
 
 
 def test_number_columns_named_when_no_title_read():
