@@ -256,13 +256,16 @@ def templates_check(
 @templates_app.command("new")
 def templates_new(
     name: str = typer.Argument(..., help="Name of the new template (lower case, digits, _), e.g. tanaka_order."),
-    image: Path = typer.Argument(..., help="A scan of the blank form (PDF, TIFF, PNG, JPEG)."),
+    image: Path = typer.Argument(..., help="A scan of the blank form, or a FAX received on it (PDF, TIFF, "
+                                           "PNG, JPEG)."),
     home: Optional[Path] = HomeOption,
     templates_dir: Optional[Path] = typer.Option(None, "--dir", help="Folder to write to (default: the "
                                                                      "workspace's templates/)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing template of that name."),
+    page: Optional[int] = typer.Option(None, "--page", min=1, help="Page of the file that shows the form "
+                                       "(default: of the first 5, the one with the most ruled boxes)."),
 ) -> None:
-    """Draft a template from the blank form: boxes, table columns and rows found from its ruling."""
+    """Draft a template from the blank form (or a FAX received on it): boxes, table columns and rows."""
     from faxflow.ingest.template_new import new_template
 
     folder = templates_dir or (Path(home) / "templates" if home is not None else None)
@@ -270,7 +273,7 @@ def templates_new(
         _fail(InputError("no workspace: give --home (or set FAXFLOW_HOME) or --dir",
                          "作業フォルダが指定されていません（--home または --dir）"))
     try:
-        result = new_template(name, image, folder, force=force)
+        result = new_template(name, image, folder, force=force, page=page)
     except FaxflowError as exc:
         _fail(exc)
     typer.echo(f"wrote {result.yaml_path} and {result.image_path.name} (a DRAFT: check it before use)")

@@ -31,8 +31,9 @@ class NewTemplate:
     errors: int = 0
 
 
-def new_template(name: str, image: Path, folder: Path, *, force: bool = False, tessdata: Path | None = None
-                 ) -> NewTemplate:
+def new_template(name: str, image: Path, folder: Path, *, force: bool = False, tessdata: Path | None = None,
+                 page: int | None = None) -> NewTemplate:
+    """``page``: the 1-based page showing the form; None: the first pages' best."""
     import re
 
     import cv2
@@ -59,9 +60,16 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     # only copy of a new customer's form) loses its header line and specks, is squared
     # up from standard mode, turned upright and deskewed. Of a FAX with a cover sheet,
     # the page with the most ruled cells is the form (the first few pages are looked at).
-    pages = [clean_page(p, tessdata=tessdata) for _, p in zip(range(MAX_PAGES), iter_pages(identify(Path(image))))]
+    wanted = page
+    if wanted is None:
+        pages = [clean_page(p, tessdata=tessdata) for _, p in zip(range(MAX_PAGES), iter_pages(identify(Path(image))))]
+    else:
+        pages = [clean_page(p, tessdata=tessdata) for i, p in enumerate(iter_pages(identify(Path(image))), 1)
+                 if i == wanted]
     if not pages:
-        raise InputError(f"{image}: no page found", f"{Path(image).name}: ページがありません")
+        raise InputError(f"{image}: no page {wanted}" if wanted else f"{image}: no page found",
+                         f"{Path(image).name}: {wanted} ページ目がありません" if wanted
+                         else f"{Path(image).name}: ページがありません")
     page = max(pages, key=lambda p: len(find_cells(p.image, float(p.dpi))))
     engine = TesseractEngine(tessdata)
     more = []

@@ -254,3 +254,14 @@ def test_more_titles_are_known(label, table, name):
 
     hit = _lookup(label, COLUMN_WORDS if table == "column" else HEADER_WORDS)
     assert (hit[0] if hit else None) == name
+
+
+def test_page_option_picks_the_page_and_a_missing_page_says_so(tmp_path):
+    runner = CliRunner()
+    cover = runner.invoke(app, ["templates", "new", "cover", str(SCANS / "fax_cover_and_order.pdf"), "--page", "1",
+                                "--dir", str(tmp_path)])
+    assert "no table found" in cover.output  # the cover sheet, as asked
+    missing = runner.invoke(app, ["templates", "new", "nine", str(SCANS / "fax_cover_and_order.pdf"), "--page", "9",
+                                  "--dir", str(tmp_path)])
+    assert missing.exit_code != 0 and "no page 9" in missing.output
+    assert not (tmp_path / "nine.yaml").exists()
