@@ -153,9 +153,8 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
     h, v = _ruled(h, v, dpi), _ruled(v, h, dpi)
     bh, bv = _broken_ruling(ink, dpi)
     # joined pieces that are no border (strokes of a bold title at one height) meet no
-    # ruling at their ends; 20 mm and longer they are kept anyway
+    # ruling; 20 mm and longer they are kept anyway
     h, v = h | _ruled(bh, v | bv, dpi, 0.8), v | _ruled(bv, h | bh, dpi, 0.8)
-    h, v = _snapped(h, v, dpi, horizontal=True), _snapped(v, h, dpi, horizontal=False)
     lines = cv2.dilate((h | v).astype(np.uint8), np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats((lines == 0).astype(np.uint8), connectivity=4)
     H, W = gray.shape[:2]
@@ -175,9 +174,9 @@ def find_cells(gray: np.ndarray, dpi: float) -> list[Cell]:
 
 def _ruled(lines: np.ndarray, across: np.ndarray, dpi: float, long_in: float = 0.4) -> np.ndarray:
     """The pieces of ``lines`` that are ruling: ``long_in`` inches (10 mm) or longer, or
-    meeting a line of ``across`` at both ends (a short cell border). A bold value's
-    strokes (旭産業, dithered) make short runs of ink as long as a border, but they meet
-    no ruling."""
+    meeting a line of ``across`` at an end (a short cell border; a FAX may have lost its
+    other corner). A bold value's strokes (旭産業, dithered) make short runs of ink as long
+    as a border, but they meet no ruling."""
     long_ = int(round(dpi * long_in))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines.astype(np.uint8), connectivity=8)
     if n <= 1:
@@ -195,41 +194,8 @@ def _ruled(lines: np.ndarray, across: np.ndarray, dpi: float, long_in: float = 0
             ends = [(ys[xs.argmin()], xs.min()), (ys[xs.argmax()], xs.max())]
         else:
             ends = [(ys.min(), xs[ys.argmin()]), (ys.max(), xs[ys.argmax()])]
-        keep[k] = all(near[y + ey, x + ex] for ey, ex in ends)
+        keep[k] = any(near[y + ey, x + ex] for ey, ex in ends)
     return keep[labels] & lines
-
-
-def _snapped(lines: np.ndarray, across: np.ndarray, dpi: float, *, horizontal: bool) -> np.ndarray:
-    """``lines`` with each piece drawn on to the first line of ``across`` within 8 mm past
-    either end: a FAX loses the last part of a box's border before the corner, and the
-    cell then leaks into the page around it."""
-    reach, band = int(round(dpi * 0.3)), 2
-    out = lines.copy()
-    src, other = (lines, across) if horizontal else (lines.T, across.T)
-    dst = out if horizontal else out.T  # a view: drawing into it draws into ``out``
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(src.astype(np.uint8), connectivity=8)
-    W = src.shape[1]
-    for k in range(1, n):
-        x, y, w, hh, _a = stats[k]
-        if w < 3 * hh or w < dpi * 0.4:
-            continue  # not a line along this direction, or a short piece (a stroke?)
-        part = labels[y:y + hh, x:x + w] == k
-        ys, xs = np.nonzero(part)
-        for ex, step in ((xs.min(), -1), (xs.max(), 1)):
-            ey = y + int(np.median(ys[xs == ex]))
-            lo, hi = max(0, ey - band), ey + band + 1
-            x0 = x + ex
-            if other[lo:hi, max(0, x0 - 3):x0 + 4].any():
-                continue  # it meets its corner already
-            span = range(x0 + step, int(np.clip(x0 + step * reach, -1, W)), step)
-            for xx in span:
-                if src[lo:hi, xx].any():
-                    break  # the line goes on (a piece of it, or another)
-                if other[lo:hi, xx].any():
-                    a, b = sorted((x0, xx))
-                    dst[max(0, ey - 1):ey + 2, a:b + 1] = True
-                    break
-    return out
 
 
 def _outline_area(mask: np.ndarray) -> float:
