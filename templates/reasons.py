@@ -40,6 +40,9 @@ REASONS: dict[str, tuple[str, str]] = {
                      "a voicing mark (゛/゜) was probably lost or misread; shown as the dictionary word"),
     "gap_in_number": ("数字の間に空白があり、小数点や - が消えた可能性がある",
                       "a gap between digits: a decimal point or hyphen may have been lost"),
+    "shape_differs": ("同じ列のほかの行と形が違う（英字と数字の読み違いの可能性: T と 1、O と 0 など）",
+                      "unlike the other rows of its column: a letter read as a digit, or a digit as a letter "
+                      "(T/1, O/0)?"),
     "kana_doubtful": ("カタカナが辞書の語にならない（読み違いの可能性）",
                       "katakana that spells no dictionary word (a likely misreading)"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",

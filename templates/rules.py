@@ -40,6 +40,9 @@ What flags what:
   known previous balance (a carry-forward row, 繰越, simply opens the chain); after a
   row without a usable balance the chain continues with the computed one, after an
   unreadable in/out value it restarts.
+* a part-number column without a ``pattern``: a code with a digit where most of the
+  column's codes (two or more) have a letter, or the reverse, same length and
+  punctuation -> ``shape_differs`` (120515 among T20515, T31022, K40017).
 """
 
 from __future__ import annotations
@@ -201,6 +204,41 @@ def _pick_readings(f: _Flagger, i: int, notes: list[str]) -> bool:
 def _one_digit_off(read: Decimal, other: Decimal) -> bool:
     a, b = _fmt(read), _fmt(other)
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def _code_shape(text: str) -> str:
+    """A code as the kinds of its characters: T20515 -> A99999, 7M-221 -> 9A-999."""
+    return "".join("9" if c.isdigit() else "A" if c.isascii() and c.isalpha() else c for c in text)
+
+
+def _check_code_shapes(f: _Flagger, template: Template, notes: list[str]) -> None:
+    """A part-number column without a ``pattern``: when two or more of the page's codes
+    (and most of them) share one shape, a code of the same length and punctuation that
+    has a digit where they have a letter, or a letter where they have a digit, is flagged
+    ``shape_differs``. Every engine reads T20515 as 120515 alike (seed 20261208, a drafted
+    template without a pattern, the page's other codes C86216 and S24930): nothing else on
+    the page disagrees."""
+    from collections import Counter
+
+    for table in template.tables:
+        for col in table.columns:
+            if col.type != "part_number" or col.pattern:
+                continue
+            values = [(i, row[col.name]) for i, row in enumerate(f.rows)
+                      if row.get(col.name) is not None and _filled(row[col.name])]
+            shapes = Counter(_code_shape(v.text) for _, v in values)
+            if not shapes:
+                continue
+            shape, n = shapes.most_common(1)[0]
+            if n < 2 or n < 0.6 * len(values):
+                continue
+            for i, v in values:
+                s = _code_shape(v.text)
+                if s == shape or len(s) != len(shape):
+                    continue
+                if all(a == b or {a, b} == {"9", "A"} for a, b in zip(s, shape)):
+                    f.row(i, col.name, "shape_differs")
+                    notes.append(f"{_label(f.rows[i], col.name)}: {v.text} unlike the column's {shape}")
 
 
 def _check_total(f: _Flagger, notes: list[str]) -> None:
@@ -453,6 +491,7 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
     elif kind == "ledger" and "balance" in checks:
         _check_balance(f, notes)
 
+    _check_code_shapes(f, template, notes)
     _doubtful_year_source(template, f)
 
     if faint:

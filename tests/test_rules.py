@@ -443,3 +443,22 @@ def test_a_line_without_an_amount_leaves_the_total_unchecked():
     header = order_header() | {"total": val("total", "1234", "money")}
     rec = order_record(rows, header=header, template=order_template(checks=("total",)))
     assert "total_mismatch" not in rec.header["total"].reasons
+
+
+# --- part numbers without a pattern: a code unlike the others of its column -----------------------
+
+@pytest.mark.parametrize("codes, pattern, expected", [
+    (["T20515", "T31022", "K40017", "120515"], None, {"3.part_no"}),  # T read as 1: every engine alike
+    (["T20515", "T31022", "K40017", "T2O515"], None, {"3.part_no"}),  # and 0 read as O
+    (["T20515", "T31022", "K40017", "7M-221"], None, set()),  # another kind of code: left alone
+    (["C86216", "S24930", "120515"], None, {"2.part_no"}),  # the page of seed 20261208 s0016
+    (["T20515", "120515"], None, set()),  # one alike is no rule
+    (["T20515", "T31022", "K40017", "120515"], r"^[A-Z0-9]{6}$", set()),  # the pattern decides
+])
+def test_a_code_unlike_the_others_of_its_column_is_flagged(codes, pattern, expected):
+    columns = tuple(replace(c, pattern=pattern) if c.name == "part_no" else c for c in ORDER_COLUMNS)
+    template = order_template(tables=(TableSpec("lines", (0, 0, 100, 100), columns, key_column="part_no"),))
+    record = order_record([order_row(i, part_no=c) for i, c in enumerate(codes)], template=template)
+    assert flagged(record, "shape_differs") == expected
+    if expected:
+        assert record.status == "review"
