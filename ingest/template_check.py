@@ -30,10 +30,13 @@ def _keywords_line(path: Path) -> int:
     return 1
 
 
-def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = None) -> list[TemplateProblem]:
+def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = None,
+                     read_text=None) -> list[TemplateProblem]:
     """One problem per template with keywords the OCR cannot find on its reference image:
     an error when none of them can be found (every page would be an unknown form), a
-    warning when some can. Without Tesseract: one warning saying nothing was checked."""
+    warning when some can. Without Tesseract: one warning saying nothing was checked.
+    ``read_text``: the caller's Tesseract read (``templates new`` has one open), else one
+    is started here."""
     from faxflow.ocr.engines.tesseract import TesseractEngine
     from faxflow.templates.errors import FaxflowError
     from faxflow.templates.match import unreadable_keywords
@@ -41,14 +44,15 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
     templates = [t for t in templates if t.match_words]
     if not templates:
         return []
-    try:
-        engine = TesseractEngine(tessdata=tessdata)
-    except FaxflowError as exc:
-        return [TemplateProblem(templates[0].path, 1,
-                                f"keywords not checked against the reference images: {exc}", "warning")]
+    if read_text is None:
+        try:
+            engine = TesseractEngine(tessdata=tessdata)
+        except FaxflowError as exc:
+            return [TemplateProblem(templates[0].path, 1,
+                                    f"keywords not checked against the reference images: {exc}", "warning")]
 
-    def read_text(img) -> str:  # as form recognition reads (ingest.pipeline.Pipeline._read_text)
-        return engine.recognize(img, lang="jpn", psm=6).text
+        def read_text(img) -> str:  # as form recognition reads (ingest.pipeline.Pipeline._read_text)
+            return engine.recognize(img, lang="jpn", psm=6).text
 
     out = []
     for t in templates:

@@ -35,6 +35,7 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
                  page: int | None = None) -> NewTemplate:
     """``page``: the 1-based page showing the form; None: the first pages' best."""
     import re
+    from itertools import islice
 
     import cv2
 
@@ -60,18 +61,19 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     # only copy of a new customer's form) loses its header line and specks, is squared
     # up from standard mode, turned upright and deskewed. Of a FAX with a cover sheet,
     # the page with the most ruled cells is the form (the first few pages are looked at).
-    wanted = page
-    if wanted is None:
-        pages = [clean_page(p, tessdata=tessdata) for _, p in zip(range(MAX_PAGES), iter_pages(identify(Path(image))))]
-    else:
-        pages = [clean_page(p, tessdata=tessdata) for i, p in enumerate(iter_pages(identify(Path(image))), 1)
-                 if i == wanted]
+    source = iter_pages(identify(Path(image)))
+    picked = islice(source, MAX_PAGES) if page is None else islice(source, page - 1, page)
+    pages = [clean_page(p, tessdata=tessdata) for p in picked]
     if not pages:
-        raise InputError(f"{image}: no page {wanted}" if wanted else f"{image}: no page found",
-                         f"{Path(image).name}: {wanted} ページ目がありません" if wanted
+        raise InputError(f"{image}: no page {page}" if page else f"{image}: no page found",
+                         f"{Path(image).name}: {page} ページ目がありません" if page
                          else f"{Path(image).name}: ページがありません")
-    page = max(pages, key=lambda p: len(find_cells(p.image, float(p.dpi))))
+    form = pages[0] if len(pages) == 1 else max(pages, key=lambda p: len(find_cells(p.image, float(p.dpi))))
     engine = TesseractEngine(tessdata)
+
+    def read_text(im) -> str:  # as form recognition reads (ingest.pipeline.Pipeline._read_text)
+        return engine.recognize(im, lang="jpn", psm=6).text
+
     more = []
     try:  # PP-OCR reads the thin print of a FAXed form's labels where Tesseract fails
         from faxflow.ocr.engines.ppocr import PPOCREngine
@@ -80,20 +82,20 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     except (ImportError, OSError):
         pass
     code_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/.,"
-    draft = build_draft(page.image, float(page.dpi), lambda im: engine.recognize(im, lang="jpn", psm=6).text,
-                        tuple(more), lambda im: engine.recognize(im, lang="eng", psm=7, whitelist=code_chars).text)
-    turned = [n for n in page.notes if str(n).startswith("rotated-")]
+    draft = build_draft(form.image, float(form.dpi), read_text, tuple(more),
+                        lambda im: engine.recognize(im, lang="eng", psm=7, whitelist=code_chars).text)
+    turned = [n for n in form.notes if str(n).startswith("rotated-")]
     if turned:
         draft.notes.append("the scan was turned for the reference (" + ", ".join(map(str, turned))
                            + "): check the reference image is upright")
-    if not cv2.imwrite(str(png_path), page.image):
+    if not cv2.imwrite(str(png_path), form.image):
         raise InputError(f"could not write {png_path}", f"{png_path} に書き込めません")
-    yaml_path.write_text(to_yaml(draft, name, png_path.name, float(page.dpi), Path(image).name), encoding="utf-8")
+    yaml_path.write_text(to_yaml(draft, name, png_path.name, float(form.dpi), Path(image).name), encoding="utf-8")
     template, problems = parse_template(yaml_path)
     if template is not None:  # the keywords drafted must read where pages are read
         from faxflow.ingest.template_check import keyword_problems
 
-        problems = list(problems) + keyword_problems([template], tessdata=tessdata)
+        problems = list(problems) + keyword_problems([template], read_text=read_text)
     return NewTemplate(yaml_path=yaml_path, image_path=png_path,
                        header=[h[0] for h in draft.header], columns=[c[0] for c in draft.columns],
                        rows=draft.rows, keywords=list(draft.keywords), notes=list(draft.notes),

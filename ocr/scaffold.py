@@ -35,6 +35,8 @@ from faxflow.templates.match import ink_mask, line_masks, to_gray
 
 Box = tuple[int, int, int, int]
 
+UNITS = ("個", "本", "枚", "箱", "式", "台", "組", "袋", "巻", "缶", "kg", "m")
+UNIT_ALLOWED = ", allowed: [" + ", ".join(UNITS) + "]"
 # (name, type, extra YAML keys, label words); the first entry whose word is in the label wins
 COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("part_no", "part_number", "", ("品番", "部品番号", "品目番号", "品目コード", "部品コード", "型番", "品番号",
@@ -44,7 +46,7 @@ COLUMN_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("unit_price", "money", "", ("単価", "unitprice", "price")),
     ("amount", "money", "", ("金額", "小計", "合計", "amount")),
     ("quantity", "quantity", ", hint: auto, min: 1", ("数量", "個数", "発注数", "注文数", "入数", "qty", "quantity")),
-    ("unit", "text", ", allowed: [個, 本, 枚, 箱, 式, 台, 組, 袋, 巻, 缶, kg, m]", ("単位", "unit")),
+    ("unit", "text", UNIT_ALLOWED, ("単位", "unit")),
     ("due_date", "date", ", hint: auto", ("納期", "納入日", "納品日", "納入期日", "希望日", "納入期限", "お届け日",
                                          "duedate", "delivery")),
     ("in_qty", "quantity", ", hint: auto", ("入庫", "受入")),
@@ -73,6 +75,12 @@ HEADER_WORDS: list[tuple[str, str, str, tuple[str, ...]]] = [
 TITLE_WORDS = ("注文書", "発注書", "注文票", "発注票", "注文伝票", "発注伝票", "注文明細書", "発注明細書",
                "入出庫台帳", "受払台帳", "在庫台帳", "台帳", "納品書", "見積依頼書")
 LEDGER_COLUMNS = {"in_qty", "out_qty", "balance"}
+COMPANY = r"株式会社|有限会社|\(株\)|\(有\)"
+
+
+def _column(name: str) -> tuple[str, str, str]:
+    """(name, type, extra YAML keys) of the column ``name`` as COLUMN_WORDS drafts it."""
+    return next(e[:3] for e in COLUMN_WORDS if e[0] == name)
 
 
 @dataclass
@@ -95,6 +103,7 @@ class Draft:
     columns: list[tuple[str, str, str, tuple[int, int], str]] = field(default_factory=list)
     runs: list[list[Cell]] = field(default_factory=list)  # each column's body cells
     notes: list[str] = field(default_factory=list)
+    examples: dict[str, str] = field(default_factory=dict)  # header field -> the value read in its box
 
 
 def _norm(s: str) -> str:
@@ -254,11 +263,15 @@ def build_draft(gray: np.ndarray, dpi: float, read_text: Callable[[np.ndarray], 
         draft.notes.append("no ruled cells found: draw the boxes by hand (see docs/templates.md)")
     reread = None
     if read_code is not None:
-        def reread(c: Cell) -> str:
-            x0, y0, x1, y1 = c.box
-            return _read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_code, 24)
+        codes: dict[Box, str] = {}
+
+        def reread(c: Cell) -> str:  # a cell read as a code, once
+            if c.box not in codes:
+                x0, y0, x1, y1 = c.box
+                codes[c.box] = _read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_code, 24)
+            return codes[c.box]
     _find_table(cells, draft, dpi, reread)
-    _part_patterns(draft, ink, read_code, dpi)
+    _part_patterns(draft, reread)
     _find_header(cells, draft, ink, read_text, read_more)
     _header_from_values(cells, draft, gray.shape[0])
     _find_keywords(gray, cells, draft, read_text, dpi)
@@ -356,8 +369,6 @@ def _find_table(cells: list[Cell], draft: Draft, dpi: float, reread=None) -> Non
     draft.pitch, draft.rows, draft.columns, draft.runs = pitch, n_rows, cols, col_runs
 
 
-UNITS = ("個", "本", "枚", "箱", "式", "台", "組", "袋", "巻", "缶", "kg", "m")
-
 
 def _value_kind(text: str) -> str | None:
     """What a value read in a cell of a filled form looks like: 'date' (12/5, 2026年5月28日),
@@ -374,7 +385,7 @@ def _value_kind(text: str) -> str | None:
         return "number"
     if re.fullmatch(r"[A-Z0-9][A-Z0-9\-/.]{2,}", t) and re.search(r"\d", t):
         return "code"
-    if re.search(r"株式会社|有限会社|\(株\)|\(有\)", t):
+    if re.search(COMPANY, t):
         return "company"
     return "text"
 
@@ -434,7 +445,7 @@ def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft, rerea
     import itertools
     from collections import Counter
 
-    roles = {"quantity": ("quantity", ", hint: auto, min: 1"), "unit_price": ("money", ""), "amount": ("money", "")}
+    roles = ("quantity", "unit_price", "amount")
 
     def kind_of(values: list[str]) -> str | None:
         ks = [k for k in map(_value_kind, values) if k]
@@ -458,9 +469,7 @@ def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft, rerea
             draft.notes.append(f"column {cols[i][4]!r} holds the row numbers: not read")
             del cols[i], runs[i], kinds[i], values[i]
     used = {c[0] for c in cols}
-    by_kind = {"date": ("due_date", "date", ", hint: auto"),
-               "unit": ("unit", "text", ", allowed: [" + ", ".join(UNITS) + "]"),
-               "code": ("part_no", "part_number", "")}
+    by_kind = {"date": _column("due_date"), "unit": _column("unit"), "code": _column("part_no")}
     for i, (name, type_, extra, xr, label) in enumerate(cols):
         if name.startswith("col") and kinds[i] in by_kind and by_kind[kinds[i]][0] not in used:
             new = by_kind[kinds[i]]
@@ -490,7 +499,7 @@ def _columns_from_values(cols: list, runs: list[list[Cell]], draft: Draft, rerea
         for x, role in zip(scored[0][1], roles):
             if cols[x][0] != role:
                 label = cols[x][4]
-                cols[x] = (role, *roles[role], cols[x][3], label)
+                cols[x] = (*_column(role), cols[x][3], label)
                 draft.notes.append(f"column {label!r}: taken for {role} (quantity x unit price = amount "
                                    f"on {scored[0][0]} rows): check")
     else:
@@ -511,8 +520,8 @@ def _by_position(cols: list, kinds: list, values: list[list[str]], draft: Draft)
     keyed = [j for j, n in enumerate(names) if n in ("part_no", "description")]
     filled = {r for j in keyed for r, v in enumerate(values[j]) if v.strip()}  # rows with an order line
 
-    def take(i: int, name: str, type_: str, extra: str, why: str) -> None:
-        cols[i] = (name, type_, extra, cols[i][3], cols[i][4])
+    def take(i: int, name: str, why: str) -> None:
+        cols[i] = (*_column(name), cols[i][3], cols[i][4])
         names[i] = name
         draft.notes.append(f"column {cols[i][4]!r}: taken for {name} ({why}): check")
 
@@ -521,41 +530,45 @@ def _by_position(cols: list, kinds: list, values: list[list[str]], draft: Draft)
 
     p = names.index("amount") - 1
     if "unit_price" not in names and unnamed(p) and kinds[p] == "number":
-        take(p, "unit_price", "money", "", "numbers left of the amount")
+        take(p, "unit_price", "numbers left of the amount")
     if "unit_price" not in names:
         return
     u = names.index("unit_price") - 1
     short = [v for r, v in enumerate(values[u]) if v.strip() and (not filled or r in filled)] if u >= 0 else []
     if "unit" not in names and unnamed(u) and cols[u][3][1] - cols[u][3][0] < 0.7 * median and short \
             and all(len(v.replace(" ", "")) <= 2 for v in short):
-        take(u, "unit", "text", ", allowed: [" + ", ".join(UNITS) + "]", "narrow, left of the unit price")
+        take(u, "unit", "narrow, left of the unit price")
     q = u - 1 if 0 <= u < len(names) and names[u] == "unit" else u
     if "quantity" not in names and unnamed(q):
-        take(q, "quantity", "quantity", ", hint: auto, min: 1", "left of the unit price")
+        take(q, "quantity", "left of the unit price")
 
 
-def _part_patterns(draft: Draft, ink: np.ndarray, read_code, dpi: float) -> None:
+def _part_patterns(draft: Draft, reread=None) -> None:
     """Part-number columns of a filled form get the pattern their codes share, read again
-    as codes (``read_code``: letters, digits and - / . only)."""
-    pad = max(2, int(dpi * 0.015))
+    as codes (``reread``: letters, digits and - / . only)."""
     for i, c in enumerate(draft.columns):
         if c[0] != "part_no" or "pattern" in c[2] or i >= len(draft.runs):
             continue
         values = [d.label for d in draft.runs[i]]
-        if read_code is not None:
-            values = [_read_box(ink, (x0 + pad, y0 + pad, x1 - pad, y1 - pad), read_code, 24)
-                      for x0, y0, x1, y1 in (d.box for d in draft.runs[i] if d.label)]
+        if reread is not None:
+            values = [reread(d) for d in draft.runs[i] if d.label]
         pat = code_pattern(values)
         if pat:
             draft.columns[i] = (c[0], c[1], c[2] + ", pattern: '" + pat + "'", c[3], c[4])
             draft.notes.append(f"part_no pattern {pat} from the codes read on this page: check")
 
 
-def _read_box(ink: np.ndarray, box: Box, read_text, height: int = 32) -> str:
-    """The printed text inside ``box`` (trimmed to its ink, scaled to ``height``-px text)."""
+def _box_ink(ink: np.ndarray, box: Box) -> np.ndarray | None:
+    """The ink inside ``box``, or None when there is next to none (an empty cell)."""
     x0, y0, x1, y1 = box
     sub = ink[max(0, y0):y1, max(0, x0):x1]
-    if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size:
+    return None if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size else sub
+
+
+def _read_box(ink: np.ndarray, box: Box, read_text, height: int = 32) -> str:
+    """The printed text inside ``box`` (trimmed to its ink, scaled to ``height``-px text)."""
+    sub = _box_ink(ink, box)
+    if sub is None:
         return ""
     ys, xs = np.nonzero(sub)
     img = np.where(sub[ys.min():ys.max() + 1, xs.min():xs.max() + 1], 0, 255).astype(np.uint8)
@@ -577,20 +590,21 @@ def _read_label(ink: np.ndarray, box: Box, read_text, read_more=()) -> str:
     a FAX's thin strokes read better thickened or by the ``read_more`` readers, PP-OCR).
     The first reading that is a known word, else the first one near a known word (one
     character off), else the first reading."""
-    x0, y0, x1, y1 = box
-    sub = ink[max(0, y0):y1, max(0, x0):x1]
-    if sub.size == 0 or np.count_nonzero(sub) < 0.002 * sub.size:
+    if _box_ink(ink, box) is None:
         return ""  # an empty cell
     first = _read_box(ink, box, read_text)
     if _known(first):
         return first
     readings = [first]
-    thick = cv2.dilate(ink.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
-    readers = [(ink, read_text, h) for h in LABEL_HEIGHTS[1:]]
-    readers += [(ink, r, 32) for r in read_more]
-    readers += [(thick, read_text, h) for h in LABEL_HEIGHTS] + [(thick, r, 32) for r in read_more]
-    for im, reader, h in readers:
-        text = _read_box(im, box, reader, h)
+    # the box thickened (with a pixel around it: what a 2x2 dilation of the page gives)
+    x0, y0 = max(0, box[0] - 1), max(0, box[1] - 1)
+    thick = cv2.dilate(ink[y0:box[3] + 1, x0:box[2] + 1].astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
+    inner = (max(0, box[0]) - x0, max(0, box[1]) - y0, box[2] - x0, box[3] - y0)
+    readers = [(ink, box, read_text, h) for h in LABEL_HEIGHTS[1:]]
+    readers += [(ink, box, r, 32) for r in read_more]
+    readers += [(thick, inner, read_text, h) for h in LABEL_HEIGHTS] + [(thick, inner, r, 32) for r in read_more]
+    for im, b, reader, h in readers:
+        text = _read_box(im, b, reader, h)
         if text and _known(text):
             return text
         readings.append(text)
@@ -657,10 +671,8 @@ def _header_from_values(cells: list[Cell], draft: Draft, page_h: int) -> None:
         if name is None or name in have:
             continue
         _n, type_, extra, _words = entries[name]
-        label = f"(no label read; holds {c.label!r})"
-        if name == "order_no":
-            label += f"; its shape: '^{_shape(c.label)}$'"
-        draft.header.append((name, type_, extra, c.box, label))
+        draft.header.append((name, type_, extra, c.box, f"(no label read; holds {c.label!r})"))
+        draft.examples[name] = c.label
         have.add(name)
         boxes.add(c.box)
         draft.notes.append(f"{name}: the box holding {c.label!r} (its label did not read): check")
@@ -708,8 +720,8 @@ def _phrase_texts(page: np.ndarray, ink: np.ndarray, dpi: float, read_text, most
     h, v = line_masks(ink, max(20, int(round(dpi * 0.4))))
     out = []
     for x0, y0, x1, y1 in _text_phrases(ink & ~(h | v), dpi)[:most]:
-        py, px = max(4, (y1 - y0) // 2), max(4, (y1 - y0) // 2)
-        img = page[max(0, y0 - py):y1 + py, max(0, x0 - px):x1 + px]
+        pad = max(4, (y1 - y0) // 2)
+        img = page[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
         texts = [read_text(im) for im in _ocr_variants(img, True)]
         out.append((y1 - y0, [t for t in texts if t and t.strip()]))
     return out
@@ -747,8 +759,8 @@ def _company(texts) -> tuple[str, str] | None:
         plain = unicodedata.normalize("NFKC", text).replace(" ", "")
         for w in TITLE_WORDS:
             plain = plain.replace(w, "\n")
-        m = (re.search(r"(?:株式会社|有限会社|\(株\)|\(有\))([^\s株有()]{2,8})", plain)
-             or re.search(r"([^\s()]{2,8})(?:株式会社|有限会社|\(株\)|\(有\))", plain))
+        m = (re.search(f"(?:{COMPANY})([^\\s株有()]{{2,8}})", plain)
+             or re.search(f"([^\\s()]{{2,8}})(?:{COMPANY})", plain))
         if m:
             core = re.split(r"製作所|工業|精機|精工|電機|産業|商事|化成|金属|鉄工|機械", m.group(1))[0] or m.group(1)
             return m.group(0), core[:4]
@@ -773,10 +785,9 @@ def to_yaml(draft: Draft, name: str, image_name: str, dpi: float, source: str) -
         out.append("fields:")
         for hname, type_, extra, (x0, y0, x1, y1), label in draft.header:
             label = " ".join(label.split())  # one comment line
-            shape = re.search(r"its shape: ('[^']*')", label)
-            todo = ("; TODO pattern, e.g. " + (shape.group(1) if shape else "'^\\d{6}$'")
+            example = draft.examples.get(hname)  # the shape of the value read, else a sample
+            todo = ("; TODO pattern, e.g. " + (f"'^{_shape(example)}$'" if example else "'^\\d{6}$'")
                     if type_ == "part_number" else "")
-            label = re.sub(r"; its shape: '[^']*'", "", label)
             out.append(f"  {hname + ':':11s} {{box: [{x0}, {y0}, {x1}, {y1}], type: {type_}{extra}}}"
                        f"   # label: {label}{todo}")
     if draft.table_box is not None:
