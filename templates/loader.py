@@ -13,6 +13,7 @@ Shipped templates live in ``templates/forms/``; user templates in the workspace'
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -182,8 +183,15 @@ def _field(name: str, raw: Any, line: int, probs: _Problems, *, column: bool,
     )
 
 
-def _table(name: str, raw: Any, line: int, probs: _Problems) -> TableSpec | None:
+# Edges measured by hand are a few pixels off: a column that overlaps its neighbour or
+# pokes out of the table box by up to this much (reference mm) is a warning and is
+# put right (the shared edge at the middle, the table box widened); more is an error.
+SLOP_MM = 2.0
+
+
+def _table(name: str, raw: Any, line: int, probs: _Problems, dpi: float = 200.0) -> TableSpec | None:
     where = f"table {name!r}"
+    slop = int(round(SLOP_MM / 25.4 * dpi))
     if not isinstance(raw, dict):
         probs.error(line, f"{where}: expected a mapping with box, rows and columns")
         return None
@@ -226,29 +234,76 @@ def _table(name: str, raw: Any, line: int, probs: _Problems) -> TableSpec | None
         if not isinstance(count, int) or count <= 0:
             probs.error(_line(rows, "count"), f"{where}: rows.count must be a positive whole number")
             return None
-        if box[1] + pitch * count > box[3] + max(4, pitch * 0.25):
+        end = box[1] + pitch * count
+        if end > box[3] + max(4, pitch * 0.5):
             probs.error(_line(rows, "count"),
-                        f"{where}: {count} rows of {pitch} px end at y={box[1] + pitch * count:.0f}, "
+                        f"{where}: {count} rows of {pitch} px end at y={end:.0f}, "
                         f"below the table box bottom y={box[3]}")
+        elif end > box[3] + 4:  # a pitch a little too large: rows snap to the ruling anyway
+            probs.warning(_line(rows, "pitch") or _line(rows),
+                          f"{where}: {count} rows of {pitch} px end at y={end:.0f}, below the table "
+                          f"box bottom y={box[3]}; the box is taken down to y={end:.0f} (check the "
+                          "pitch with 'faxflow templates preview')")
+            box = (box[0], box[1], box[2], int(round(end)))
     cols_raw = raw.get("columns")
     if not isinstance(cols_raw, dict) or not cols_raw:
         probs.error(_line(raw, "columns") or line, f"{where}: needs 'columns:' with at least one column")
         return None
+    wide = _widened(box, cols_raw, slop)
+    if wide != box:
+        probs.warning(_line(raw, "box"), f"{where}: columns reach up to {slop} px outside the table "
+                                         f"box {list(box)}; the box is widened to {list(wide)}")
+        box = wide
     columns = []
     for cname, craw in cols_raw.items():
         spec = _field(str(cname), craw, _line(cols_raw, cname), probs, column=True, table_box=box)
         if spec is not None:
             columns.append(spec)
-    ordered = sorted(columns, key=lambda c: c.box[0])
-    for a, b in zip(ordered, ordered[1:]):
-        if b.box[0] < a.box[2] - 2:
-            probs.error(b.line, f"{where}: column {b.name!r} x range overlaps column {a.name!r}")
+    columns = _shared_edges(columns, slop, where, probs)
     key = raw.get("key")
     if key is not None and key not in cols_raw:
         probs.error(_line(raw, "key"), f"{where}: key column {key!r} is not one of the columns")
         key = None
     return TableSpec(name=name, box=box, columns=tuple(columns), row_pitch=pitch,  # type: ignore[arg-type]
                      row_count=count, rows_from=rows_from, key_column=key, line=line)
+
+
+def _widened(box: tuple[int, int, int, int], cols_raw: dict, slop: int) -> tuple[int, int, int, int]:
+    """The table box widened to the columns that poke out of it by at most ``slop``."""
+    x0, y0, x1, y1 = box
+    for craw in cols_raw.values():
+        xr = craw.get("x") if isinstance(craw, dict) else None
+        if (isinstance(xr, (list, tuple)) and len(xr) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xr)):
+            a, b = int(round(xr[0])), int(round(xr[1]))
+            if box[0] - slop <= a < x0:
+                x0 = a
+            if x1 < b <= box[2] + slop:
+                x1 = b
+    return (x0, y0, x1, y1)
+
+
+def _shared_edges(columns: list[FieldSpec], slop: int, where: str, probs: _Problems) -> list[FieldSpec]:
+    """Neighbouring columns that overlap by at most ``slop`` share the edge at the middle
+    of the overlap (a warning); a larger overlap is an error."""
+    ordered = sorted(columns, key=lambda c: c.box[0])
+    fixed = {c.name: c for c in columns}
+    for a, b in zip(ordered, ordered[1:]):
+        a, b = fixed[a.name], fixed[b.name]
+        over = a.box[2] - b.box[0]
+        if over <= 2:
+            continue
+        if over > slop or b.box[2] - b.box[0] <= 2 * over or a.box[2] - a.box[0] <= 2 * over:
+            probs.error(b.line, f"{where}: column {b.name!r} x range overlaps column {a.name!r} by "
+                                f"{over} px (more than {slop} px is no measuring slip): give both the x "
+                                "of the ruling line between them")
+            continue
+        mid = (a.box[2] + b.box[0]) // 2
+        probs.warning(b.line, f"{where}: column {b.name!r} overlaps column {a.name!r} by {over} px; "
+                              f"they share the edge at x={mid}")
+        fixed[a.name] = replace(a, box=(a.box[0], a.box[1], mid, a.box[3]))
+        fixed[b.name] = replace(b, box=(mid, b.box[1], b.box[2], b.box[3]))
+    return [fixed[c.name] for c in columns]
 
 
 def parse_template(path: Path, *, shipped: bool = False) -> tuple[Template | None, list[TemplateProblem]]:
@@ -341,7 +396,7 @@ def parse_template(path: Path, *, shipped: bool = False) -> tuple[Template | Non
         probs.error(_line(raw, "tables"), "'tables' must be a mapping of table name -> {box, rows, columns}")
         traw = {}
     for tname, t in traw.items():
-        spec_t = _table(str(tname), t, _line(traw, tname), probs)
+        spec_t = _table(str(tname), t, _line(traw, tname), probs, dpi)
         if spec_t is not None:
             tables.append(spec_t)
     if not fields and not tables:

@@ -89,6 +89,28 @@ def test_bad_template_names_file_and_line(folder, text, line, message):
     assert str(path) in str(hit[0]) and f":{hit[0].line}:" in str(hit[0])
 
 
+SLOPPY = [
+    # a column 6 px into its neighbour (a newcomer's measuring): the edge is shared
+    ("column_overlap_small", GOOD.replace("x: [120, 200]", "x: [114, 200]"), "share the edge at x=117",
+     lambda t: (t.tables[0].columns[0].box[2], t.tables[0].columns[1].box[0]) == (117, 117)),
+    # a column poking 8 px out of the table box: the box is widened
+    ("column_outside_small", GOOD.replace("x: [200, 390]", "x: [200, 398]"), "widened to [10, 200, 398, 500]",
+     lambda t: t.tables[0].box == (10, 200, 398, 500) and t.tables[0].columns[2].box[2] == 398),
+    # a pitch 1 px too large over 10 rows: the box is taken down to the rows' end
+    ("pitch_a_little_large", GOOD.replace("pitch: 30", "pitch: 31"), "taken down to y=510",
+     lambda t: t.tables[0].box[3] == 510 and len(t.tables[0].row_boxes()) == 10),
+]
+
+
+@pytest.mark.parametrize("text,message,check", [s[1:] for s in SLOPPY], ids=[s[0] for s in SLOPPY])
+def test_edges_a_little_off_are_warnings_and_put_right(folder, text, message, check):
+    tpl, problems = parse_template(write(folder, text))
+    assert tpl is not None, [str(p) for p in problems]
+    assert [p.severity for p in problems] == ["warning"], [str(p) for p in problems]
+    assert message in problems[0].message
+    assert check(tpl)
+
+
 def test_broken_file_skipped_when_watching_but_fatal_when_strict(folder):
     write(folder, GOOD, "good.yaml")
     write(folder, GOOD.replace("name: tanaka_order", "name: other").replace("type: quantity", "type: qty"),
