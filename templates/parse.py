@@ -36,6 +36,8 @@ rather than a certain normalisation makes the value ``review``:
   run no dictionary words spell (ミルンート), or a small ゃゅょ where spelling allows none.
 * Flagged ``gap_in_number``: free text with a gap between two digits (``t 1 6``) or
   between a lone letter and digits (``A 42``): a point or hyphen may have been lost.
+* Flagged ``bracket_unpaired``: free text with a bracket and no partner (``株)光洋電機``:
+  a character cut off or lost).
 * Flagged ``marks_removed``: a lone mark after free text, apart from it (``ウエス .``: a
   speck read as a period), taken off; marks a pattern says cannot belong (dots, commas, comb-box
   dividers read as 1) taken out of a code or number written as text (``5,0,1,07,2`` ->
@@ -688,6 +690,8 @@ def parse_text(raw: str, spec: FieldSpec, *, ref_date: dt.date | None = None,
                 problems.append("kana_doubtful")
             if _lone_character(text) and not spec.allowed:
                 problems.append("lone_character")
+            if _unbalanced(text):
+                problems.append("bracket_unpaired")
     if type_ == "date" and value is None and "not_a_date" in problems:
         repaired = repair_date(s, ref_date or (hint.date if hint is not None else None) or today)
         if repaired is not None:
@@ -776,6 +780,24 @@ def _lone_character(s: str) -> bool:
         return False
     cat = unicodedata.category(s)
     return bool(re.match(r"[\u3041-\u30fa]", s)) or cat[0] in "SP"
+
+
+_PAIRS = {"(": ")", "[": "]", "{": "}", "「": "」", "『": "』", "【": "】", "〔": "〕", "<": ">", "《": "》"}
+_CLOSERS = {v: k for k, v in _PAIRS.items()}
+
+
+def _unbalanced(text: str) -> bool:
+    """A bracket without its partner: ``株)光洋電機`` (the box cut off the ``(``, or the
+    OCR lost it). Printed free text pairs its brackets; a lone one means a character is
+    missing or was misread."""
+    stack: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text):
+        if ch in _PAIRS:
+            stack.append(ch)
+        elif ch in _CLOSERS:
+            if not stack or stack.pop() != _CLOSERS[ch]:
+                return True
+    return bool(stack)
 
 
 def _stray_marks_removed(s: str) -> str:

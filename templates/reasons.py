@@ -47,6 +47,8 @@ REASONS: dict[str, tuple[str, str]] = {
                       "katakana that spells no dictionary word (a likely misreading)"),
     "marks_removed": ("枠の区切り線や汚れと思われる記号を取り除いた",
                       "marks taken for box dividers or dirt were removed to fit the pattern"),
+    "bracket_unpaired": ("かっこの片方しか読めていない（文字の欠け・読み落としの可能性）",
+                         "a bracket without its partner: a character was cut off or lost"),
     "lone_character": ("1文字（かな・記号）だけの読み取り：印影や汚れの可能性",
                        "a lone kana or symbol: likely a broken seal or a smudge, not text"),
     "lookalike_corrected": ("似た文字を置き換えた (例: O→0)", "a look-alike character was replaced (e.g. O -> 0)"),

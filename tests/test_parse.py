@@ -570,6 +570,20 @@ def test_a_lone_kana_or_symbol_in_free_text_is_flagged(raw, flagged):
     assert ("lone_character" in p.problems) is flagged
 
 
+@pytest.mark.parametrize("raw, flagged", [
+    ("株 ) 光洋電機", True), ("(株光洋電機", True), ("「特急」 対応", False), ("(株)光洋電機", False),
+    ("（株）光洋電機", False), ("M8 (ステンレス", True), ("止め輪 C形軸用 20", False), ("[A] )(", True),
+])
+def test_a_bracket_without_its_partner_is_flagged(raw, flagged):
+    """The box cut off the ``(`` of ``(株)``, or the OCR lost it: a silent error
+    otherwise (seen on a template whose box edge lay 2 mm inside the cell)."""
+    from faxflow.templates.model import FieldSpec
+    from faxflow.templates.parse import parse_text
+
+    p = parse_text(raw, FieldSpec(name="buyer", type="text"))
+    assert ("bracket_unpaired" in p.problems) is flagged
+
+
 @pytest.mark.parametrize("raw, text, removed", [
     ("ウエス .", "ウエス", True),          # a speck after the text read as a period
     ("ウエス", "ウエス", False),
