@@ -7,7 +7,8 @@ Per page (``PageInk``): the ink mask and the cores of the ruling (ink runs >=
 ``RULING_MM``, after a 3x3 closing so slightly skewed/curved or FAX-broken lines count).
 
 Table rows (``table_cells``): by pitch, each row boundary snapped, per column, to a
-ruling line found within ``SNAP_FRACTION`` of the pitch (a pitch a little off, a
+ruling line found within ``SNAP_FRACTION`` of the pitch of where the boundary above it
+put the ruling (a pitch measured a little off does not add up down a long table; a
 residual curve or a slanted photo still lands on the lines; unsnapped boundaries follow
 their snapped neighbours); or ``rows_from == "ruling"``: the horizontal lines inside
 the table box found per column (solid, or dashed - a light line a FAX dithered - when
@@ -15,7 +16,7 @@ the dashes line up across the table), merged across columns, the pitch estimated
 the gaps, lines missing in every column filled in (a gap of k pitches gets k-1 lines),
 a line missing in one column interpolated from that column's lines above and below (so
 a curve is followed). Column edges snap to vertical ruling within ``SNAP_MM``. Header
-field boxes snap to a line within ``BORDER_MM`` of each edge.
+field boxes snap to a line within ``BOX_SNAP_MM`` of each edge.
 
 Per cell: a window around the cell (found borders plus context). Ruling is removed
 (``_strip_lines``): the line body is its core +-1 px plus the thin ink hugging it;
@@ -55,6 +56,8 @@ SNAP_FRACTION = 0.3  # pitch rows snap to a line within this fraction of the pit
 SNAP_MM = 3.0  # ... and never farther than this
 RESIDUE_MM = 1.0  # ink lying this close to a cell border (and no further in) is left of the line
 BORDER_MM = 1.5  # a cell's own border is looked for this far around its edge
+EDGE_INKED = 0.7  # a header box side with no ruling but ink along this much of it is a border
+BOX_SNAP_MM = 2.5  # a header field's box edge moves onto ruling this close (boxes drawn by hand)
 CONTEXT_FRACTION = 0.35  # context around a cell (fraction of its height) to judge components
 GROUP_MM = 3.0  # components closer than this side by side count as one run of writing
 FAST_EMPTY = 0.0005  # a cell with less ink than this (away from lines, specks ignored) is empty
@@ -374,16 +377,20 @@ def _pitch_boundaries(pi: PageInk, table: TableSpec, cols: list[tuple[float, flo
     tol = min(SNAP_FRACTION * pitch, SNAP_MM / 25.4 * pi.dpi)
     inset = max(2, int(round(3 * pi.px)))
     rows = np.full((len(nominal), len(cols)), np.nan)
-    y0, y1 = int(nominal[0] - tol - 2), int(nominal[-1] + tol + 3)
+    # a pitch measured a pixel off drifts a row's worth over a long table: each boundary
+    # is looked for where the last snapped one says the ruling runs (``drift``)
+    y0, y1 = int(nominal[0] - tol - 2), int(max(nominal[-1], table.box[3]) + tol + 3)
     for j, (a, b) in enumerate(cols):
         groups = _hline_positions(ev, int(a) + inset, int(b) - inset, y0, y1, 0.25)
         if not groups:
             continue
         offs = np.full(len(nominal), np.nan)
+        drift = 0.0
         for i, y in enumerate(nominal):
-            g = _nearest(groups, y, tol)
+            g = _nearest(groups, y + drift, tol)
             if g is not None:
                 offs[i] = g[2] - y
+                drift = float(offs[i])
         ok = ~np.isnan(offs)
         if ok.sum() == 0:
             continue
@@ -431,17 +438,24 @@ def table_cells(image_or_ink: np.ndarray | PageInk, table: TableSpec, dpi: float
 # one field
 
 
-def _snap_box(pi: PageInk, box: Box) -> Box:
-    """A header field's box with each edge moved onto a ruling line right next to it."""
+def _snap_box(pi: PageInk, box: Box) -> tuple[Box, frozenset[str]]:
+    """A header field's box with each edge moved onto a ruling line right next to it,
+    and the sides ("left", "top", "right", "bottom") that found no line."""
     x0, y0, x1, y1 = box
-    tol = BORDER_MM / 25.4 * pi.dpi
+    tol = BOX_SNAP_MM / 25.4 * pi.dpi
     inset = max(2, int(round(4 * pi.px)))
     hs = _hline_positions(pi.ink, x0 + inset, x1 - inset, int(y0 - tol), int(y1 + tol + 1), 0.6)
     vs = _vline_positions(pi.ink, int(x0 - tol), int(x1 + tol + 1), y0 + inset, y1 - inset, 0.6)
     t, b = _nearest(hs, y0, tol), _nearest(hs, y1, tol)
     left, right = _nearest(vs, x0, tol), _nearest(vs, x1, tol)
+    if t is not None and t == b:  # one line near both edges of a low box: the nearer edge's
+        t, b = (t, None) if abs(t[2] - y0) <= abs(t[2] - y1) else (None, b)
+    if left is not None and left == right:
+        left, right = (left, None) if abs(left[2] - x0) <= abs(left[2] - x1) else (None, right)
+    open_sides = frozenset(n for n, g in (("left", left), ("top", t), ("right", right), ("bottom", b))
+                           if g is None)
     return (int(round(left[2])) if left else x0, int(round(t[2])) if t else y0,
-            int(round(right[2])) if right else x1, int(round(b[2])) if b else y1)
+            int(round(right[2])) if right else x1, int(round(b[2])) if b else y1), open_sides
 
 
 def _border_cores(ink: np.ndarray, box_local: tuple[int, int, int, int], px: float
@@ -503,8 +517,12 @@ def _line_height(mask: np.ndarray, multiline: bool) -> int:
     return int(np.median(hs)) if multiline else int(max(hs))
 
 
-def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
-    """(OCR image, ink fraction) of one cell whose borders are ``box``."""
+def _cut(pi: PageInk, box: Box, spec: FieldSpec, open_sides: frozenset[str] = frozenset()
+         ) -> tuple[np.ndarray, float]:
+    """(OCR image, ink fraction) of one cell whose borders are ``box``. ``open_sides``:
+    sides of a header box that met no ruling; where little ink runs along them too they
+    are no border, and writing the edge cuts through is kept whole (a box drawn by hand
+    a little inside the writing)."""
     H, W = pi.ink.shape
     x0, y0, x1, y1 = box
     x0, x1 = max(0, min(x0, W - 1)), max(1, min(x1, W))
@@ -536,8 +554,19 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
         # strokes of a neighbour's character that spill over the line go with it
         gk = max(5, int(round(GROUP_MM / 25.4 * pi.dpi))) | 1
         joined = cv2.dilate(clean.astype(np.uint8), np.ones((3, gk), np.uint8))
-        joined[:, max(0, lx0 - 1):lx0 + 1] = 0  # never join across the cell's side borders
-        joined[:, max(0, lx1 - 1):lx1 + 1] = 0
+        # never join across the cell's side borders (an open side is none)
+        thin = max(2, int(round(2 * pi.px)))
+        band = max(thin + 1, int(round(RESIDUE_MM / 25.4 * pi.dpi)))
+        sides = {"top": (slice(max(0, ly0 - band), ly0 + band + 1), slice(lx0, lx1)),
+                 "bottom": (slice(max(0, ly1 - band), ly1 + band + 1), slice(lx0, lx1)),
+                 "left": (slice(ly0, ly1), slice(max(0, lx0 - band), lx0 + band + 1)),
+                 "right": (slice(ly0, ly1), slice(max(0, lx1 - band), lx1 + band + 1))}
+        walls = {side: side not in open_sides
+                 or raw[sl].any(axis=0 if side in ("top", "bottom") else 1).mean() >= EDGE_INKED
+                 for side, sl in sides.items()}
+        for side, lx in (("left", lx0), ("right", lx1)):
+            if walls[side]:
+                joined[:, max(0, lx - 1):lx + 1] = 0
         gn, glabels = cv2.connectedComponents(joined, connectivity=8)
         g_in = np.bincount(glabels[clean & inside], minlength=gn)
         g_all = np.bincount(glabels[clean], minlength=gn)
@@ -588,12 +617,13 @@ def _cut(pi: PageInk, box: Box, spec: FieldSpec) -> tuple[np.ndarray, float]:
                 keep[i] = False
         # what is left of a dotted, dithered or broken border line: components lying
         # (80%) within 1 mm of the cell's borders. Writing reaches further into the cell.
-        band = max(thin + 1, int(round(RESIDUE_MM / 25.4 * pi.dpi)))
         near_border = np.zeros(clean.shape, bool)
-        near_border[max(0, ly0 - band):ly0 + band + 1, :] = True
-        near_border[max(0, ly1 - band):ly1 + band + 1, :] = True
-        near_border[:, max(0, lx0 - band):lx0 + band + 1] = True
-        near_border[:, max(0, lx1 - band):lx1 + band + 1] = True
+        for side, (rs, cs) in sides.items():
+            if walls[side]:  # by an open side, the writing's own strokes are no residue
+                if side in ("top", "bottom"):
+                    near_border[rs, :] = True
+                else:
+                    near_border[:, cs] = True
         in_band = np.bincount(labels[clean & near_border], minlength=n)
         keep &= ~(in_band >= 0.8 * area)
         # small isolated dots are noise; a dot next to writing (a decimal point) stays, and
@@ -698,8 +728,8 @@ def crop_fields(aligned: AlignedPage, template: Template) -> list[FieldCrop]:
     pi = page_ink(aligned.image, float(template.dpi or 200))
     crops: list[FieldCrop] = []
     for f in template.fields:
-        box = _snap_box(pi, f.box)
-        img, ink = _cut(pi, box, f)
+        box, open_sides = _snap_box(pi, f.box)
+        img, ink = _cut(pi, box, f, open_sides)
         crops.append(FieldCrop(sha256=page.sha256, page_index=page.index, name=f.name, box=box, image=img,
                                spec=f, ink=ink))
     for t in template.tables:

@@ -131,6 +131,26 @@ def test_neighbour_ink_crossing_the_border_stays_with_its_cell(forms):
     assert run >= 0.9 * one[:, cols[0]:cols[-1] + 1].any(axis=1).sum()  # unbroken where it crosses the line
 
 
+def test_a_box_drawn_inside_unruled_writing_keeps_what_it_cut_off(forms):
+    """The buyer's line has no side borders; a newcomer's box starts 20 px into the
+    writing and cuts off the ``(`` of ``(株)``. The run of writing the box holds most of
+    is kept whole (a side without ruling is no border); a column's ruled side still is."""
+    from dataclasses import replace
+
+    f = forms["order"]
+    img = f.fill({"buyer": "(株)光洋電機"})
+    x0, y0, x1, y1 = f.template.field("buyer").box
+    tight = replace(f.template, fields=tuple(
+        replace(s, box=(x0 + 20, y0, x1, y1)) if s.name == "buyer" else s for s in f.template.fields))
+
+    def width(tpl):
+        crop = next(c for c in crop_fields(aligned_as_is(img, tpl.name), tpl) if c.name == "buyer")
+        cols = np.flatnonzero((crop.image < 128).any(axis=0))
+        return cols[-1] - cols[0]
+
+    assert abs(width(tight) - width(f.template)) <= 2
+
+
 def test_rows_from_ruling_on_a_curved_table_with_broken_lines(forms):
     f = forms["ledger"]
     t = f.template.tables[0]
@@ -207,6 +227,21 @@ def test_pitch_rows_snap_to_the_ruling(forms):
     for i, cells in enumerate(rows):
         for box in cells.values():
             assert abs(box[1] - (630 + 70 * i)) <= 2 and abs(box[3] - (700 + 70 * i)) <= 2
+
+
+def test_pitch_rows_follow_the_ruling_down_a_long_table(forms):
+    """20 rows of 85 px measured as 81: the last boundary is 80 px (nearly a row) from
+    where the pitch puts it. Each boundary is looked for where the one above it found
+    the ruling, so none jumps to the wrong line."""
+    from dataclasses import replace
+
+    f = forms["ledger"]
+    table = replace(f.template.tables[0], rows_from="pitch", row_pitch=81, row_count=20)
+    rows = table_cells(f.image, table, 200)
+    assert len(rows) == 20
+    for i, cells in enumerate(rows):
+        for box in cells.values():
+            assert abs(box[1] - (400 + 85 * i)) <= 3 and abs(box[3] - (485 + 85 * i)) <= 3, (i, box)
 
 
 def test_draw_zones(forms, fax_crops):
