@@ -64,7 +64,7 @@ ORDER_COLUMNS = ("part_no", "description", "quantity", "unit", "unit_price", "am
 LEDGER_COLUMNS = ("date", "part_no", "description", "in_qty", "out_qty", "balance", "staff")
 # Header values a later page may take from an earlier page of the same kind when its
 # own box is blank (continuation sheets).
-HEADER_FALLBACK = {"order": ORDER_HEADER, "ledger": ("part_no", "item")}
+HEADER_FALLBACK = {"order": ORDER_HEADER, "ledger": ("part_no", "item", "description")}
 
 # Why a clerk marked a page that matched no template as handled (pages.handled_reason).
 HANDLED_REASONS = ("not_an_order", "new_form", "resend", "other")
@@ -978,14 +978,16 @@ def _order_line(doc: dict, head: dict[str, dict], row: dict[str, dict], status: 
 
 def _ledger_entry(doc: dict, template: str | None, head: dict[str, dict], row: dict[str, dict],
                   status: str, reasons: list[str]) -> dict[str, Any]:
-    def cell(name: str, header_name: str | None = None) -> str:
-        if header_name and header_name in head and _blank(row.get(name)):
-            return head[header_name]["eff"]  # a ledger card names its item once, in the header
+    def cell(name: str, *header_names: str) -> str:
+        if _blank(row.get(name)):
+            for h in header_names:
+                if h in head and not _blank(head[h]):
+                    return head[h]["eff"]  # a ledger card names its item once, in the header
         return row[name]["eff"] if name in row else ""
 
     entry = {"sha256": doc["sha256"], "source_name": doc["source_name"], "template": template,
              "entry_date": cell("date"), "part_no": cell("part_no", "part_no"),
-             "description": cell("description", "item")}
+             "description": cell("description", "item", "description")}
     for name in ("in_qty", "out_qty", "balance", "staff"):
         entry[name] = cell(name)
     entry["status"], entry["reasons"] = status, _json(reasons)

@@ -21,7 +21,10 @@ import yaml
 
 from faxflow.templates.errors import TemplateError
 from faxflow.templates.model import (
+    CANONICAL,
+    CANONICAL_TYPES,
     FIELD_TYPES,
+    NAME_SYNONYMS,
     HINTS,
     KINDS,
     Anchor,
@@ -306,6 +309,30 @@ def _shared_edges(columns: list[FieldSpec], slop: int, where: str, probs: _Probl
     return [fixed[c.name] for c in columns]
 
 
+def _name_warnings(kind: str, fields: list[FieldSpec], tables: list[TableSpec], probs: _Problems) -> None:
+    """Warn about names that will not reach the CSV or whose type defeats their checks:
+    ``qty`` is read and stored, but the export's quantity column stays empty and
+    quantity x unit price = amount is never checked."""
+    import difflib
+
+    header, columns = CANONICAL.get(kind, ((), ()))
+    for specs, known, what in ((fields, header, "field"), ([c for t in tables for c in t.columns], columns,
+                                                         "column")):
+        for f in specs:
+            if f.name not in known:
+                guess = NAME_SYNONYMS.get(f.name.lower())
+                if guess not in known:
+                    close = difflib.get_close_matches(f.name.lower(), known, n=1, cutoff=0.75)
+                    guess = close[0] if close else None
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                probs.warning(f.line, f"{what} {f.name!r} is read and stored but not exported: the CSV "
+                                      f"takes {', '.join(known)}{hint}")
+            elif f.name in CANONICAL_TYPES and f.type not in CANONICAL_TYPES[f.name]:
+                want = CANONICAL_TYPES[f.name][0]
+                probs.warning(f.line, f"{what} {f.name!r} has type {f.type!r}: give it 'type: {want}', "
+                                      "or its value is not checked as one")
+
+
 def parse_template(path: Path, *, shipped: bool = False) -> tuple[Template | None, list[TemplateProblem]]:
     """Parse one YAML file. Returns (template or None, problems)."""
     path = Path(path)
@@ -408,6 +435,7 @@ def parse_template(path: Path, *, shipped: bool = False) -> tuple[Template | Non
             if x1 > w + 2 or y1 > h + 2:
                 probs.error(spec.line, f"{spec.name!r}: box {list(spec.box)} reaches outside the reference "
                                        f"image ({w}x{h} px)")
+    _name_warnings(kind, fields, tables, probs)
     names = [f.name for f in fields] + [t.name for t in tables]
     for dup in {n for n in names if names.count(n) > 1}:
         probs.error(1, f"name {dup!r} is used twice (fields and tables share one namespace)")

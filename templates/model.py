@@ -18,7 +18,8 @@ model), ``auto`` (decide from the ink / both engines' confidences).
 Canonical names give values their meaning for the database and CSV:
   order header:  order_no, order_date, buyer
   order table:   part_no, description, quantity, unit, unit_price, amount, due_date
-  ledger header: year (optional, for M/D dates), item / part_no (optional)
+  ledger header: year (optional, for M/D dates), item or description / part_no (optional:
+                 the card's item, for rows that leave it blank)
   ledger table:  date, part_no, description, in_qty, out_qty, balance, staff
 Other names are allowed; they are stored in the ``fields`` table but not exported.
 """
@@ -34,6 +35,38 @@ FIELD_TYPES = ("text", "part_number", "integer", "quantity", "money", "date")
 HINTS = ("printed", "handwritten", "auto")
 KINDS = ("order", "ledger")
 NUMERIC_TYPES = ("integer", "quantity", "money")
+# The names that give a value its meaning (module doc), per kind: (header, table); and
+# the type each is read as. ``total`` and ``note`` are checked / stored, not exported.
+CANONICAL = {
+    "order": (("order_no", "order_date", "buyer", "total"),
+              ("part_no", "description", "quantity", "unit", "unit_price", "amount", "due_date", "note")),
+    "ledger": (("year", "item", "part_no", "description"),
+               ("date", "part_no", "description", "in_qty", "out_qty", "balance", "staff")),
+}
+CANONICAL_TYPES = {
+    "order_date": ("date",), "due_date": ("date",), "date": ("date",), "total": ("money",),
+    "quantity": ("quantity", "integer"), "unit_price": ("money",), "amount": ("money",),
+    "in_qty": ("quantity", "integer"), "out_qty": ("quantity", "integer"),
+    "balance": ("quantity", "integer"), "year": ("integer",),
+}
+# Names people write for them (lower case, Japanese titles too): the loader suggests
+# the canonical name in its warning.
+NAME_SYNONYMS = {
+    "qty": "quantity", "quantities": "quantity", "count": "quantity", "数量": "quantity", "個数": "quantity",
+    "price": "unit_price", "unitprice": "unit_price", "単価": "unit_price",
+    "sum": "amount", "subtotal": "amount", "line_total": "amount", "金額": "amount",
+    "partno": "part_no", "part_number": "part_no", "part": "part_no", "item_no": "part_no",
+    "code": "part_no", "品番": "part_no", "品名": "description", "name": "description",
+    "item_name": "description", "product": "description", "desc": "description",
+    "due": "due_date", "delivery_date": "due_date", "deadline": "due_date", "納期": "due_date",
+    "order_number": "order_no", "po": "order_no", "po_no": "order_no", "注文番号": "order_no",
+    "date_ordered": "order_date", "orderdate": "order_date", "注文日": "order_date",
+    "customer": "buyer", "company": "buyer", "orderer": "buyer", "発注者": "buyer",
+    "grand_total": "total", "合計": "total", "units": "unit", "単位": "unit",
+    "remarks": "note", "notes": "note", "memo": "note", "備考": "note",
+    "in": "in_qty", "入庫": "in_qty", "out": "out_qty", "出庫": "out_qty", "stock": "balance",
+    "残高": "balance", "person": "staff", "担当": "staff", "日付": "date",
+}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,21 @@ def test_edges_a_little_off_are_warnings_and_put_right(folder, text, message, ch
     assert check(tpl)
 
 
+@pytest.mark.parametrize("text,message", [
+    (GOOD.replace("quantity: {x", "qty: {x"), "column 'qty' is read and stored but not exported"),
+    (GOOD.replace("quantity: {x", "数量: {x"), "did you mean 'quantity'?"),
+    (GOOD.replace("due_date: {x", "due_dte: {x"), "did you mean 'due_date'?"),
+    (GOOD.replace("order_date: {box: [100, 70, 300, 110], type: date}",
+                  "order_date: {box: [100, 70, 300, 110], type: text}"), "give it 'type: date'"),
+], ids=["qty", "japanese_title", "typo", "date_as_text"])
+def test_names_that_miss_the_csv_or_their_checks_are_warned_about(folder, text, message):
+    """``qty`` would be read and stored, but the CSV's quantity stays empty and
+    quantity x unit price = amount is never checked: say so, with the name meant."""
+    tpl, problems = parse_template(write(folder, text))
+    assert tpl is not None
+    assert any(p.severity == "warning" and message in p.message for p in problems), [str(p) for p in problems]
+
+
 def test_broken_file_skipped_when_watching_but_fatal_when_strict(folder):
     write(folder, GOOD, "good.yaml")
     write(folder, GOOD.replace("name: tanaka_order", "name: other").replace("type: quantity", "type: qty"),

@@ -398,6 +398,20 @@ def test_ledger_entries(store):
     assert counts(store)["order_lines"] == 0
 
 
+@pytest.mark.parametrize("name", ["item", "description"])
+def test_ledger_card_names_its_item_once_in_the_header(store, name):
+    """The shipped ledger card has 品名 in its header as ``description``; rows that leave
+    品名 blank take it (as they take the header's 品番)."""
+    hdr = {"part_no": val("part_no", "AB-1234", vt="part_number"), name: val(name, "六角ボルト")}
+    row = {c: cell(0, c, t) for c, t in (("date", "2026-04-01"), ("in_qty", "10"), ("description", ""),
+                                         ("part_no", ""))}
+    rec = Record(sha256=SHA, page_index=0, template_name="zaiko_card", kind="ledger", header=hdr,
+                 rows=[row], status="ok")
+    store.save_document(source(), [rec])
+    e = rows(store, "SELECT * FROM ledger_entries")[0]
+    assert (e["part_no"], e["description"]) == ("AB-1234", "六角ボルト")
+
+
 def test_empty_rows_are_not_lines(store):
     rows_ = [{"part_no": cell(0, "part_no", "AB-1")}, {"part_no": cell(1, "part_no", "")}]
     store.save_document(source(), [order_page(rows=rows_)])
