@@ -229,7 +229,10 @@ def test_novel_forms_with_hand_made_templates(tmp_path):
                                                               f"novel{k + 1:02d}") for k in range(2)}
     for name, layout in layouts.items():
         tpl, problems = loader.parse_template(tmp_path / "templates" / f"{name}.yaml")
-        assert tpl is not None and not problems, [str(p) for p in problems]
+        # a box measured a few px short of its rows is a warning that is put right, never an error
+        errors = [str(p) for p in problems if p.severity == "error"]
+        assert tpl is not None and not errors, errors
+        assert all(any(w in str(p) for w in ("taken down", "widened", "share the edge")) for p in problems), problems
         assert Image.open(tmp_path / "templates" / f"{name}.png").size == layout.size
         # measured "by hand": near the true boxes, not on them
         for f in layout.fields:
