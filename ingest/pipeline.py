@@ -230,10 +230,12 @@ class Pipeline:
 
         record = build_record(sha256=page.sha256, page_index=page.index, template=template,
                               header=header, rows=rows, align_ok=aligned.ok, align_score=aligned.score,
-                              faint=any(str(n).startswith("faint-print") for n in aligned.notes))
+                              faint=any(str(n).startswith("faint-print") for n in aligned.notes),
+                              form_confirmed=match.confirmed)
         from dataclasses import replace
 
-        return replace(record, notes=tuple(page.notes) + tuple(aligned.notes) + tuple(record.notes))
+        return replace(record, notes=tuple(page.notes) + tuple(n for n in match.notes if n.startswith("keywords-unread"))
+                       + tuple(aligned.notes) + tuple(record.notes))
 
     def _read_crops(self, crops, template, work, page_number, *, fax_sent=None):
         import datetime as dt
@@ -317,10 +319,11 @@ class Pipeline:
 
     def _read_text(self, image) -> str:
         """OCR callback for form recognition (keywords in the header band)."""
-        recognize = getattr(self.printed, "recognize", None)
-        if recognize is None:
+        if getattr(self.printed, "recognize", None) is None:
             return ""
-        return recognize(image, lang="jpn", psm=6).text
+        from faxflow.ocr.engines.tesseract import read_keywords
+
+        return read_keywords(self.printed, image)
 
     def _work_dir(self, page) -> Path | None:
         if self.settings.keep_work is None:

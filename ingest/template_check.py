@@ -37,7 +37,7 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
     warning when some can. Without Tesseract: one warning saying nothing was checked.
     ``read_text``: the caller's Tesseract read (``templates new`` has one open), else one
     is started here."""
-    from faxflow.ocr.engines.tesseract import TesseractEngine
+    from faxflow.ocr.engines.tesseract import TesseractEngine, read_keywords
     from faxflow.templates.errors import FaxflowError
     from faxflow.templates.match import unreadable_keywords
 
@@ -52,7 +52,7 @@ def keyword_problems(templates: Iterable[Template], *, tessdata: Path | None = N
                                     f"keywords not checked against the reference images: {exc}", "warning")]
 
         def read_text(img) -> str:  # as form recognition reads (ingest.pipeline.Pipeline._read_text)
-            return engine.recognize(img, lang="jpn", psm=6).text
+            return read_keywords(engine, img)
 
     out = []
     for t in templates:

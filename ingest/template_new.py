@@ -42,7 +42,7 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     from faxflow.ingest.pages import iter_pages
     from faxflow.ingest.source import identify
     from faxflow.ocr.clean import clean_page
-    from faxflow.ocr.engines.tesseract import TesseractEngine
+    from faxflow.ocr.engines.tesseract import TesseractEngine, read_keywords
     from faxflow.ocr.scaffold import build_draft, find_cells, to_yaml
     from faxflow.templates.loader import parse_template
 
@@ -72,7 +72,7 @@ def new_template(name: str, image: Path, folder: Path, *, force: bool = False, t
     engine = TesseractEngine(tessdata)
 
     def read_text(im) -> str:  # as form recognition reads (ingest.pipeline.Pipeline._read_text)
-        return engine.recognize(im, lang="jpn", psm=6).text
+        return read_keywords(engine, im)
 
     more = []
     try:  # PP-OCR reads the thin print of a FAXed form's labels where Tesseract fails

@@ -37,7 +37,11 @@ How:
    (``_ocr_variants``), text is compared
    NFKC, without spaces, OCR look-alikes equal, one error per three characters allowed
    (``fuzzy_contains``). None found: rejected (the same stationery from another
-   customer). Several passing: most hits, then the higher score. Without ``read_text``
+   customer) - unless the page fits that one form alone (overlay >= ``UNREAD_MIN_SCORE``)
+   and its print where the keywords are looks like the reference's, square by
+   character-sized square (``_keyword_look`` >= ``KEYWORD_LOOK_MIN``): a FAX too faint
+   or broken for the OCR, returned with ``confirmed=False`` (every value to review).
+   Several passing: most hits, then the higher score. Without ``read_text``
    the geometric winner is returned with ``keywords-unchecked`` in the notes.
 
 Calibration (tests/test_match.py and generated samples, 160 pages of 12 forms): right
@@ -92,6 +96,13 @@ CORR_DPI = 25.0  # fallback search by correlation at this resolution ...
 CORR_SCALES = (1.0,)  # ... at these page->reference scales (others correlate falsely well; ORB handles them)
 CORR_MIN = 0.35  # ... and its peak must reach this
 CORR_MIN_SCORE = 0.7  # a form found by correlation alone needs this overlay score (features: MIN_SCORE)
+# keywords the OCR cannot read on a page that fits one form exactly: taken as that form,
+# unconfirmed (every value to review), when the fit is this good ...
+UNREAD_MIN_SCORE = 0.9
+# ... and each keyword's run of print looks like the reference's (``_keyword_look``, the
+# worst character-sized square: a FAX of the same print 0.78-0.91, another customer's
+# name on the same stationery 0.33)
+KEYWORD_LOOK_MIN = 0.55
 HEADER_BAND = 0.30  # top fraction of the reference read for keywords
 
 ReadText = Callable[[np.ndarray], str]
@@ -116,6 +127,10 @@ class MatchResult:
     rotation: int = 0
     reason: str | None = None
     notes: tuple[str, ...] = ()
+    # False: the keywords could not be read, but the page fits this form alone and its
+    # keywords' print looks like the reference's (``_keyword_look``); every value is
+    # then sent to review (``form_unconfirmed``)
+    confirmed: bool = True
 
     @property
     def matched(self) -> bool:
@@ -1120,6 +1135,65 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
     return notes
 
 
+def _ink_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur((img < 128).astype(np.float32), (0, 0), sigma)
+
+
+def _keyword_look(c: _Candidate, page: np.ndarray) -> float | None:
+    """How much the print where each keyword is (its run of print on the reference,
+    ``_keyword_boxes``) looks the same on the page warped by the candidate's fit: the run
+    is cut into squares a character high, each slid a few px over the page (normalised
+    correlation of the lightly blurred ink, ruling painted out), and the worst square of
+    any keyword counts - another customer's name differs in a few characters, and a
+    "株式会社 御中" both print must not outvote them. None when where the keywords are
+    printed is not known."""
+    ref = c.ref
+    if ref is None or c.transform is None:
+        return None
+    words = c.template.match_words
+    located = ref.extra.get(("keyword_boxes", tuple(words))) if words else None
+    band = ref.extra.get("header_band")
+    if not located or band is None:
+        return None
+    sigma = max(0.8, ref.dpi / 200)
+    pad = max(3, int(round(ref.dpi * 0.04)))  # ~1 mm: what the coarse fit is off by
+    worst = 1.0
+    for box, _variant in located.values():
+        x0, y0, x1, y1 = box
+        want = unruled(band[y0:y1, x0:x1], ref.dpi)
+        ys, xs = np.nonzero(want < 128)
+        if not len(ys):
+            return None
+        got = unruled(_warp_region(page, c.transform, ref.shape, (x0 - pad, y0 - pad, x1 + pad, y1 + pad)),
+                      ref.dpi)
+        a, b = _ink_blur(want, sigma), _ink_blur(got, sigma)
+        ty0, ty1 = int(ys.min()), int(ys.max()) + 1
+        side = max(8, ty1 - ty0)
+        for tx in range(int(xs.min()), int(xs.max()) + 1, side):
+            tile = a[ty0:ty1, tx:tx + side]
+            if float((want[ty0:ty1, tx:tx + side] < 128).mean()) < 0.03 or float(tile.std()) < 1e-6:
+                continue  # the space between words
+            area = b[ty0:ty1 + 2 * pad, tx:tx + tile.shape[1] + 2 * pad]
+            if area.shape[0] < tile.shape[0] or area.shape[1] < tile.shape[1] or float(area.std()) < 1e-6:
+                return 0.0
+            worst = min(worst, float(cv2.matchTemplate(area, tile, cv2.TM_CCOEFF_NORMED).max()))
+    return worst
+
+
+def _unread_but_certain(live: list[_Candidate], page: np.ndarray) -> tuple[_Candidate, float] | None:
+    """The one form a page fits (overlay >= ``UNREAD_MIN_SCORE``) whose keywords alone
+    failed, when their print on the page looks like the reference's (``KEYWORD_LOOK_MIN``):
+    a FAX too faint or broken for the OCR, not the same stationery from another customer
+    (another name printed there does not look alike). None otherwise."""
+    fits = [c for c in live if c.transform is not None and (c.passed or c.reason.startswith("keywords not found"))]
+    if len(fits) != 1 or fits[0].score < UNREAD_MIN_SCORE:
+        return None
+    look = _keyword_look(fits[0], page)
+    if look is None or look < KEYWORD_LOOK_MIN:
+        return None
+    return fits[0], look
+
+
 # --------------------------------------------------------------------------------------
 # the entry point
 
@@ -1200,6 +1274,15 @@ def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
 
     ranked = sorted(cands, key=lambda c: (c.passed, c.keyword_hits, c.score, c.inliers), reverse=True)
     cand_list = tuple((c.template.name, round(c.score, 3)) for c in ranked)
+    if not passing and read_text is not None:
+        unread = _unread_but_certain(live, gray)
+        if unread is not None:
+            c, look = unread
+            notes.append(f"keywords-unread:{c.template.name}:{look:.2f}")
+            if c.rotation:
+                notes.append(f"rotated-{c.rotation}")
+            return MatchResult(c.template, c.transform, c.score, c.inliers, cand_list, c.rotation,
+                               notes=tuple(notes), confirmed=False)
     if not passing:
         best = ranked[0]
         why = best.reason or "no match"

@@ -71,6 +71,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "no_rows": ("明細行が1行も読み取れない", "no filled table row was found"),
     # page level
     "unknown_form": ("どのテンプレートにも一致しない用紙", "the page matches no template"),
+    "form_unconfirmed": ("用紙の見出し（キーワード）が読めず、用紙の種類を確認できない（別の取引先の同じ様式の可能性）",
+                         "the form's keywords could not be read: the page fits this template, but may be "
+                         "another customer's copy of the same form"),
     # export
     "unencodable": ("出力の文字コードで表せない文字を〓に置き換えた",
                     "characters the export encoding cannot represent were replaced by 〓"),

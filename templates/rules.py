@@ -10,7 +10,9 @@ all) and the other two are not, it is shown as what the other two give
 What flags what:
 
 * always: a required header field that is empty or missing -> ``empty_required``;
-  ``align_ok=False`` -> every value ``alignment_doubtful``; a template with tables but no
+  ``align_ok=False`` -> every value ``alignment_doubtful``; ``form_confirmed=False`` (the
+  page fits the form but its keywords could not be read) -> every value and the record
+  ``form_unconfirmed``; a template with tables but no
   filled row on the page -> record reason ``no_rows`` and every header value flagged.
 * order, ``partial_row``: a row with something written but a key column (the table's
   ``key`` column, ``part_no``, ``quantity``) empty -> every value of the row.
@@ -406,7 +408,8 @@ def _check_balance(f: _Flagger, notes: list[str]) -> None:
 
 def build_record(*, sha256: str, page_index: int, template: Template, header: dict[str, Value],
                  rows: list[dict[str, Value]], align_ok: bool = True,
-                 align_score: float | None = None, faint: bool = False) -> Record:
+                 align_score: float | None = None, faint: bool = False,
+                 form_confirmed: bool = True) -> Record:
     """Apply the template's cross-field rules to one page's values (see the module
     docstring for what flags what) and decide the record's status: ``ok`` only when every
     value is ``ok`` and no page-level reason exists; else ``review`` with the union of the
@@ -516,6 +519,10 @@ def build_record(*, sha256: str, page_index: int, template: Template, header: di
     if not align_ok:
         f.all("alignment_doubtful")
         record_reasons.append("alignment_doubtful")
+
+    if not form_confirmed:
+        f.all("form_unconfirmed")
+        record_reasons.append("form_unconfirmed")
 
     values = list(f.header.values()) + [v for r in f.rows for v in r.values()]
     codes = [code_of(r) for v in values for r in v.reasons] + [code_of(r) for r in record_reasons]

@@ -248,3 +248,51 @@ def test_form_running_off_the_page_edge(forms, shift):
     r = match_page(page, 200, [f.template])
     assert r.template is f.template, r.reason
     assert corner_error(f.template, m, r.transform) < 6.0
+
+
+def test_keywords_unread_on_a_page_that_fits_one_form_exactly(forms, tesseract):
+    """A FAX whose keywords the OCR cannot read, of the one form it fits exactly, with
+    the keywords' print looking like the reference's: taken as that form, unconfirmed
+    (the pipeline sends every value to review). Another customer's copy of the same
+    stationery - another name printed where the keyword is - stays an unknown form."""
+    sato = replace(forms["sato"].template, name="sato_unread")  # a reference model of its own
+
+    def real(img):
+        return tesseract.recognize(img, lang="jpn", psm=13).text
+
+    page, _ = distort(forms["sato"].fill(FILL), angle=0.8, shift=(0.01, 0.02), fax_standard=True)
+    first = match_page(page, 200, [sato], read_text=real)  # finds where the keyword is printed
+    assert first.template is sato and first.confirmed, first.reason
+    r = match_page(page, 200, [sato], read_text=lambda img: "")
+    assert r.template is sato and not r.confirmed
+    assert any(n.startswith("keywords-unread:sato_unread:") for n in r.notes), r.notes
+    other, _ = distort(forms["tanaka"].fill(FILL), angle=0.8, shift=(0.01, 0.02), fax_standard=True)
+    r = match_page(other, 200, [sato], read_text=lambda img: "")
+    assert r.template is None and "keywords not found" in r.reason
+    # and a page that fits two forms equally is never guessed
+    both = [sato, replace(forms["tanaka"].template, name="tanaka_unread")]
+    assert match_page(page, 200, both, read_text=lambda img: "").template is None
+
+
+def test_pipeline_sends_a_page_with_unread_keywords_to_review(tmp_path):
+    """End to end on a shipped sample: the same FAX read by an OCR that cannot make out
+    the keywords is still read with its template, every value flagged form_unconfirmed."""
+    from pathlib import Path
+
+    from faxflow.ingest.pipeline import Pipeline
+    from faxflow.ingest.settings import Settings
+
+    scan = Path(__file__).resolve().parent.parent / "samples" / "scans" / "fax_standard_kawada.tif"
+    pipeline = Pipeline(Settings.for_home(tmp_path))
+    seen = pipeline.read_document(scan).records[0]  # also finds where the keywords are printed
+    assert seen.template_name == "kawada_order" and "form_unconfirmed" not in seen.reasons
+    pipeline._read_text = lambda img: ""  # a page too faint for the OCR
+    rec = pipeline.read_document(scan).records[0]
+    assert rec.template_name == "kawada_order" and rec.status == "review"
+    assert "form_unconfirmed" in rec.reasons
+    assert any(n.startswith("keywords-unread:kawada_order:") for n in rec.notes)
+    values = list(rec.header.values()) + [v for r in rec.rows for v in r.values()]
+    assert rec.rows and all(v.status == "review" and "form_unconfirmed" in v.reasons for v in values)
+    # the same values as before, only flagged
+    assert [v.text for v in values] == [v.text for v in list(seen.header.values()) + [v for r in seen.rows
+                                                                                     for v in r.values()]]

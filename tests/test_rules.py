@@ -274,6 +274,14 @@ def test_alignment_doubtful_flags_every_value():
     assert rec.status == "review" and rec.reasons == ("alignment_doubtful",) and rec.align_score == 0.31
 
 
+def test_a_form_not_confirmed_by_its_keywords_flags_every_value():
+    assert order_record([order_row(0)]).status == "ok"
+    rec = order_record([order_row(0)], form_confirmed=False)
+    values = list(rec.header.values()) + [v for r in rec.rows for v in r.values()]
+    assert values and all(v.status == "review" and "form_unconfirmed" in v.reasons for v in values)
+    assert rec.status == "review" and rec.reasons == ("form_unconfirmed",)
+
+
 def test_record_reasons_are_the_union_of_codes():
     header = order_header()
     header["buyer"] = replace(header["buyer"], status="review", reasons=("low_confidence",))

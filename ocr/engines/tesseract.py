@@ -178,6 +178,18 @@ def find_tessdata(explicit: Path | None = None, languages: tuple[str, ...] = ("j
     )
 
 
+def read_keywords(engine, image: np.ndarray) -> str:
+    """How form recognition reads a region for its keywords (``templates.match``'s
+    ``read_text``; also ``templates check`` and ``templates new``, so that a keyword they
+    pass is one a page can confirm): ``jpn`` PSM 6, and when layout analysis finds
+    nothing there, the region as one raw line (PSM 13) - Tesseract drops some large bold
+    titles whole (a 67-px Mincho 御注文書: nothing at PSM 6 or 7, right at PSM 13)."""
+    text = engine.recognize(image, lang="jpn", psm=6).text
+    if not text.strip():
+        text = engine.recognize(image, lang="jpn", psm=13).text
+    return text
+
+
 class TesseractEngine:
     name = "tesseract"
 
