@@ -104,6 +104,7 @@ UNREAD_MIN_SCORE = 0.9
 # name on the same stationery 0.33)
 KEYWORD_LOOK_MIN = 0.55
 HEADER_BAND = 0.30  # top fraction of the reference read for keywords
+KEYWORDS_NOT_FOUND = "keywords not found: "  # a candidate's reason when only its keywords failed
 
 ReadText = Callable[[np.ndarray], str]
 
@@ -985,6 +986,10 @@ def _read_scale(ref: Reference) -> float:
     return 1.0 if ref.dpi >= 150 else 2.0
 
 
+def _keyword_boxes_key(words) -> tuple:
+    return ("keyword_boxes", tuple(words))
+
+
 def _keyword_boxes(ref: Reference, words: list[str],
                    ocr: Callable[[np.ndarray], str]) -> dict[str, tuple[tuple[int, int, int, int], int]] | None:
     """Where on the reference each of ``words`` is printed: the header band's run of
@@ -992,7 +997,7 @@ def _keyword_boxes(ref: Reference, words: list[str],
     which the OCR finds it, with the index of the ``_ocr_variants`` that read it; None
     when one of them is in none (then the whole band is read). Worked out with the first
     page that passes this reference, tallest print first, and kept with it."""
-    key = ("keyword_boxes", tuple(words))
+    key = _keyword_boxes_key(words)
     if key in ref.extra:
         return ref.extra[key]
     band, phrases = ref.extra.get("header_band"), ref.extra.get("header_phrases")
@@ -1131,7 +1136,7 @@ def _check_text(cands: list[_Candidate], page: np.ndarray, read_text: ReadText) 
             hits = found(c, (0, 0, w, h), words, False)
         c.keyword_hits = hits
         if hits == 0:  # none of the printed words this form must show
-            c.reason = "keywords not found: " + ", ".join(dict.fromkeys(words + [a.text for a in boxed]))
+            c.reason = KEYWORDS_NOT_FOUND + ", ".join(dict.fromkeys(words + [a.text for a in boxed]))
     return notes
 
 
@@ -1151,7 +1156,7 @@ def _keyword_look(c: _Candidate, page: np.ndarray) -> float | None:
     if ref is None or c.transform is None:
         return None
     words = c.template.match_words
-    located = ref.extra.get(("keyword_boxes", tuple(words))) if words else None
+    located = ref.extra.get(_keyword_boxes_key(words)) if words else None
     band = ref.extra.get("header_band")
     if not located or band is None:
         return None
@@ -1161,7 +1166,8 @@ def _keyword_look(c: _Candidate, page: np.ndarray) -> float | None:
     for box, _variant in located.values():
         x0, y0, x1, y1 = box
         want = unruled(band[y0:y1, x0:x1], ref.dpi)
-        ys, xs = np.nonzero(want < 128)
+        want_ink = want < 128
+        ys, xs = np.nonzero(want_ink)
         if not len(ys):
             return None
         got = unruled(_warp_region(page, c.transform, ref.shape, (x0 - pad, y0 - pad, x1 + pad, y1 + pad)),
@@ -1171,7 +1177,7 @@ def _keyword_look(c: _Candidate, page: np.ndarray) -> float | None:
         side = max(8, ty1 - ty0)
         for tx in range(int(xs.min()), int(xs.max()) + 1, side):
             tile = a[ty0:ty1, tx:tx + side]
-            if float((want[ty0:ty1, tx:tx + side] < 128).mean()) < 0.03 or float(tile.std()) < 1e-6:
+            if float(want_ink[ty0:ty1, tx:tx + side].mean()) < 0.03 or float(tile.std()) < 1e-6:
                 continue  # the space between words
             area = b[ty0:ty1 + 2 * pad, tx:tx + tile.shape[1] + 2 * pad]
             if area.shape[0] < tile.shape[0] or area.shape[1] < tile.shape[1] or float(area.std()) < 1e-6:
@@ -1181,11 +1187,11 @@ def _keyword_look(c: _Candidate, page: np.ndarray) -> float | None:
 
 
 def _unread_but_certain(live: list[_Candidate], page: np.ndarray) -> tuple[_Candidate, float] | None:
-    """The one form a page fits (overlay >= ``UNREAD_MIN_SCORE``) whose keywords alone
-    failed, when their print on the page looks like the reference's (``KEYWORD_LOOK_MIN``):
+    """The one form a page with no passing candidate fits (overlay >= ``UNREAD_MIN_SCORE``;
+    only its keywords failed), when their print on the page looks like the reference's (``KEYWORD_LOOK_MIN``):
     a FAX too faint or broken for the OCR, not the same stationery from another customer
     (another name printed there does not look alike). None otherwise."""
-    fits = [c for c in live if c.transform is not None and (c.passed or c.reason.startswith("keywords not found"))]
+    fits = [c for c in live if c.transform is not None and c.reason.startswith(KEYWORDS_NOT_FOUND)]
     if len(fits) != 1 or fits[0].score < UNREAD_MIN_SCORE:
         return None
     look = _keyword_look(fits[0], page)
@@ -1274,15 +1280,13 @@ def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
 
     ranked = sorted(cands, key=lambda c: (c.passed, c.keyword_hits, c.score, c.inliers), reverse=True)
     cand_list = tuple((c.template.name, round(c.score, 3)) for c in ranked)
+    confirmed = True
     if not passing and read_text is not None:
         unread = _unread_but_certain(live, gray)
         if unread is not None:
             c, look = unread
             notes.append(f"keywords-unread:{c.template.name}:{look:.2f}")
-            if c.rotation:
-                notes.append(f"rotated-{c.rotation}")
-            return MatchResult(c.template, c.transform, c.score, c.inliers, cand_list, c.rotation,
-                               notes=tuple(notes), confirmed=False)
+            passing, confirmed = [c], False
     if not passing:
         best = ranked[0]
         why = best.reason or "no match"
@@ -1299,4 +1303,4 @@ def match_page(image: np.ndarray, dpi: float, templates: Sequence[Template], *,
     if best.rotation:
         notes.append(f"rotated-{best.rotation}")
     return MatchResult(best.template, best.transform, best.score, best.inliers, cand_list, best.rotation,
-                       notes=tuple(notes))
+                       notes=tuple(notes), confirmed=confirmed)

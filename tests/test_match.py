@@ -255,10 +255,12 @@ def test_keywords_unread_on_a_page_that_fits_one_form_exactly(forms, tesseract):
     the keywords' print looking like the reference's: taken as that form, unconfirmed
     (the pipeline sends every value to review). Another customer's copy of the same
     stationery - another name printed where the keyword is - stays an unknown form."""
+    from faxflow.ocr.engines.tesseract import read_keywords
+
     sato = replace(forms["sato"].template, name="sato_unread")  # a reference model of its own
 
     def real(img):
-        return tesseract.recognize(img, lang="jpn", psm=13).text
+        return read_keywords(tesseract, img)
 
     page, _ = distort(forms["sato"].fill(FILL), angle=0.8, shift=(0.01, 0.02), fax_standard=True)
     first = match_page(page, 200, [sato], read_text=real)  # finds where the keyword is printed
